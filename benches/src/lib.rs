@@ -1,0 +1,1 @@
+//! criterion benchmarks of the mathnn workspace live in `benches/`; this library is empty.

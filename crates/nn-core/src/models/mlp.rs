@@ -1,0 +1,79 @@
+//! [`Mlp`]: flatten, then `Linear → ReLU` for each hidden width, then a linear read-out.
+//!
+//! Activations: `fc1`, `relu1`, …, `logits`. 784-512-512-10 has 669,706 parameters.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, Module, VarBuilder, linear};
+
+use super::{Classifier, InputSpec, ModelConfig, ModelKind, Tap};
+use crate::{NnError, Result};
+
+/// Multi-layer perceptron.
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    out: Linear,
+    config: ModelConfig,
+    device: Device,
+    dtype: DType,
+}
+
+/// An MLP for `input` with hidden `widths` (empty: a linear classifier).
+pub fn mlp(input: InputSpec, widths: &[usize], vb: VarBuilder) -> Result<Mlp> {
+    if let Some(w) = widths.iter().find(|&&w| w == 0) {
+        return Err(NnError::invalid(
+            "mlp_widths",
+            format!("widths must be positive, got {w}"),
+        ));
+    }
+    let mut hidden = Vec::with_capacity(widths.len());
+    let mut fan_in = input.numel();
+    for (i, &w) in widths.iter().enumerate() {
+        hidden.push(linear(fan_in, w, vb.pp(format!("fc{}", i + 1)))?);
+        fan_in = w;
+    }
+    let out = linear(fan_in, input.num_classes, vb.pp("out"))?;
+    let config = ModelConfig {
+        kind: ModelKind::Mlp,
+        input,
+        mlp_widths: widths.to_vec(),
+    };
+    Ok(Mlp {
+        hidden,
+        out,
+        config,
+        device: vb.device().clone(),
+        dtype: vb.dtype(),
+    })
+}
+
+impl Classifier for Mlp {
+    fn forward_tapped(
+        &self,
+        x: &Tensor,
+        _train: bool,
+        tap: Tap<'_>,
+    ) -> candle_core::Result<Tensor> {
+        let mut h = x.flatten_from(1)?;
+        for (i, layer) in self.hidden.iter().enumerate() {
+            h = layer.forward(&h)?;
+            tap(&format!("fc{}", i + 1), &h);
+            h = h.relu()?;
+            tap(&format!("relu{}", i + 1), &h);
+        }
+        let logits = self.out.forward(&h)?;
+        tap("logits", &logits);
+        Ok(logits)
+    }
+
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn device(&self) -> Device {
+        self.device.clone()
+    }
+}

@@ -1,0 +1,134 @@
+//! [`ResNetSmall`]: a small residual network (He et al. 2016, CIFAR-style) — `conv3×3·16 → BN → ReLU`, three
+//! stages of one basic block each (16, 32, 64 channels; stride 1, 2, 2; projection shortcut `conv1×1 → BN`
+//! when the shape changes), global average pool, linear read-out.
+//!
+//! Activations: `stem`, `stage{s}` (after each block's final ReLU), `pool`, `logits`.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{
+    BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder, batch_norm,
+    conv2d_no_bias, linear,
+};
+
+use super::{Classifier, InputSpec, ModelConfig, ModelKind, Tap};
+use crate::Result;
+use crate::layers::global_avg_pool2d;
+
+const WIDTHS: [usize; 3] = [16, 32, 64];
+
+struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let cfg = Conv2dConfig {
+            padding: k / 2,
+            stride,
+            ..Default::default()
+        };
+        Ok(Self {
+            conv: conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?,
+            bn: batch_norm(c_out, 1e-5, vb.pp("bn"))?,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.bn.forward_t(&self.conv.forward(x)?, train)
+    }
+}
+
+struct BasicBlock {
+    a: ConvBn,
+    b: ConvBn,
+    shortcut: Option<ConvBn>,
+}
+
+impl BasicBlock {
+    fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let shortcut = if stride != 1 || c_in != c_out {
+            Some(ConvBn::new(c_in, c_out, 1, stride, vb.pp("shortcut"))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            a: ConvBn::new(c_in, c_out, 3, stride, vb.pp("a"))?,
+            b: ConvBn::new(c_out, c_out, 3, 1, vb.pp("b"))?,
+            shortcut,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let h = self.a.forward_t(x, train)?.relu()?;
+        let h = self.b.forward_t(&h, train)?;
+        let skip = match &self.shortcut {
+            Some(s) => s.forward_t(x, train)?,
+            None => x.clone(),
+        };
+        (h + skip)?.relu()
+    }
+}
+
+/// Small ResNet.
+pub struct ResNetSmall {
+    stem: ConvBn,
+    stages: Vec<BasicBlock>,
+    fc: Linear,
+    config: ModelConfig,
+    device: Device,
+    dtype: DType,
+}
+
+/// A small ResNet for `input` (any image size ≥ 1 px; global pooling removes the spatial size).
+pub fn resnet_small(input: InputSpec, vb: VarBuilder) -> Result<ResNetSmall> {
+    let stem = ConvBn::new(input.channels, WIDTHS[0], 3, 1, vb.pp("stem"))?;
+    let mut stages = Vec::new();
+    let mut c_in = WIDTHS[0];
+    for (s, &c) in WIDTHS.iter().enumerate() {
+        let stride = if s == 0 { 1 } else { 2 };
+        stages.push(BasicBlock::new(
+            c_in,
+            c,
+            stride,
+            vb.pp(format!("stage{}", s + 1)),
+        )?);
+        c_in = c;
+    }
+    Ok(ResNetSmall {
+        stem,
+        stages,
+        fc: linear(c_in, input.num_classes, vb.pp("fc"))?,
+        config: ModelConfig::new(ModelKind::ResnetSmall, input),
+        device: vb.device().clone(),
+        dtype: vb.dtype(),
+    })
+}
+
+impl Classifier for ResNetSmall {
+    fn forward_tapped(&self, x: &Tensor, train: bool, tap: Tap<'_>) -> candle_core::Result<Tensor> {
+        let mut h = self.stem.forward_t(x, train)?.relu()?;
+        tap("stem", &h);
+        for (s, block) in self.stages.iter().enumerate() {
+            h = block.forward_t(&h, train)?;
+            tap(&format!("stage{}", s + 1), &h);
+        }
+        let h = global_avg_pool2d(&h)?;
+        tap("pool", &h);
+        let logits = self.fc.forward(&h)?;
+        tap("logits", &logits);
+        Ok(logits)
+    }
+
+    fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn device(&self) -> Device {
+        self.device.clone()
+    }
+}

@@ -1,0 +1,467 @@
+//! The training loop: mini-batch training of a [`Classifier`] with per-epoch metrics, NaN detection,
+//! atomic checkpoints and resume.
+//!
+//! A run is a function of its seed: weights are initialised by [`crate::models::SeededVarMap`], and
+//! epoch `e` visits the training set in the order `permutation(N, epoch_seed(seed, e))`. Checkpoints
+//! hold the weights *and* the optimiser state, so a run killed after epoch `k` and started again with the
+//! same arguments continues exactly as the uninterrupted run would have.
+//!
+//! ```
+//! use candle_core::{DType, Device};
+//! use candle_nn::VarMap;
+//! use nn_core::data::generated::generated_digits;
+//! use nn_core::models::{build_model, InputSpec, ModelConfig, ModelKind, SeededVarMap};
+//! use nn_core::train::{train, TrainConfig, TrainOptions};
+//!
+//! let data = generated_digits(256, 0).unwrap();
+//! let varmap = VarMap::new();
+//! let vb = SeededVarMap::var_builder(&varmap, 0, DType::F32, &Device::Cpu);
+//! let model = build_model(&ModelConfig::new(ModelKind::Mlp, InputSpec::new(1, 28, 28, 10)), vb).unwrap();
+//! let config = TrainConfig { epochs: 2, ..TrainConfig::default() };
+//! let report = train(model.as_ref(), &varmap, &data, Some(&data), &config, &TrainOptions::default()).unwrap();
+//! assert_eq!(report.history.len(), 2);
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{D, DType, Tensor};
+use candle_nn::VarMap;
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{
+    load_into_varmap, load_tensors, read_json, save_tensors, varmap_tensors, write_json_atomic,
+};
+use crate::data::Dataset;
+use crate::layers::cross_entropy;
+use crate::models::{Classifier, ModelConfig};
+use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
+use crate::{NnError, Result};
+
+/// Hyper-parameters of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Number of passes over the training set (default 3).
+    pub epochs: usize,
+    /// Mini-batch size (default 64).
+    pub batch_size: usize,
+    /// Optimiser (default Adam, lr 1e-3, no weight decay).
+    pub optimizer: OptimizerConfig,
+    /// Learning-rate schedule over epochs (default constant).
+    pub schedule: LrSchedule,
+    /// Seed of the batch order (the weights' seed is the `SeededVarMap`'s).
+    pub seed: u64,
+    /// Batch size for evaluation (default 500).
+    pub eval_batch_size: usize,
+    /// Also measure exact accuracy on the whole training set after each epoch (default false: the
+    /// reported training accuracy is then the running accuracy over the epoch's batches).
+    pub eval_train: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 64,
+            optimizer: OptimizerConfig::adam(1e-3),
+            schedule: LrSchedule::Constant,
+            seed: 0,
+            eval_batch_size: 500,
+            eval_train: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field once.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(NnError::invalid("batch_size", "must be at least 1"));
+        }
+        if self.eval_batch_size == 0 {
+            return Err(NnError::invalid("eval_batch_size", "must be at least 1"));
+        }
+        self.optimizer.validate()
+    }
+}
+
+/// Where checkpoints go and how progress is shown.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Directory for checkpoints (`state.json` and `weights-epoch<k>.safetensors`); `None`: no checkpoints.
+    /// An existing compatible checkpoint there is resumed.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Progress bar advanced once per batch; `None`: hidden.
+    pub progress: Option<ProgressBar>,
+}
+
+/// Metrics of one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Learning rate used in this epoch.
+    pub lr: f64,
+    /// Mean cross-entropy over the epoch's batches (weighted by batch size).
+    pub train_loss: f64,
+    /// Accuracy over the epoch's batches as they were trained on.
+    pub train_accuracy_running: f64,
+    /// Exact accuracy on the whole training set after the epoch (when `eval_train`).
+    pub train_accuracy: Option<f64>,
+    /// Loss on the test set after the epoch.
+    pub test_loss: Option<f64>,
+    /// Accuracy on the test set after the epoch.
+    pub test_accuracy: Option<f64>,
+    /// Wall seconds of the epoch's training steps (evaluation excluded).
+    pub train_seconds: f64,
+    /// Optimiser steps so far.
+    pub steps: u64,
+}
+
+/// The outcome of [`train`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Every epoch's metrics, including those restored from a checkpoint.
+    pub history: Vec<EpochMetrics>,
+    /// The epoch the run resumed after, when it resumed from a checkpoint.
+    pub resumed_after_epoch: Option<usize>,
+}
+
+/// Accuracy, loss and confusion matrix of a model on a data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Number of images.
+    pub n: usize,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// What a checkpoint directory records besides the tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    format: u32,
+    model: ModelConfig,
+    train: TrainConfig,
+    data: String,
+    epochs_done: usize,
+    steps: u64,
+    weights: String,
+    history: Vec<EpochMetrics>,
+}
+
+const STATE_FILE: &str = "state.json";
+
+/// The seed of epoch `epoch`'s batch order (SplitMix64 of the run seed and the epoch).
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn data_fingerprint(d: &Dataset) -> String {
+    let (c, h, w) = d.image_shape();
+    format!(
+        "{} ({} images of {c}×{h}×{w}, {} classes)",
+        d.name,
+        d.len(),
+        d.num_classes()
+    )
+}
+
+/// Trains `model` (whose variables are `varmap`) on `train_set`, evaluating on `test_set` after every
+/// epoch. With a checkpoint directory, saves after every epoch and resumes from a compatible checkpoint;
+/// a checkpoint of a different run (model, data or hyper-parameters other than `epochs`) is an error.
+pub fn train(
+    model: &dyn Classifier,
+    varmap: &VarMap,
+    train_set: &Dataset,
+    test_set: Option<&Dataset>,
+    config: &TrainConfig,
+    options: &TrainOptions,
+) -> Result<TrainReport> {
+    config.validate()?;
+    check_data_fits(model, train_set, "training set")?;
+    if let Some(t) = test_set {
+        check_data_fits(model, t, "test set")?;
+    }
+    if train_set.is_empty() {
+        return Err(NnError::invalid(
+            "training set",
+            format!("`{}` is empty", train_set.name),
+        ));
+    }
+    let device = model.device();
+    let dtype = model.dtype();
+    let train_set = train_set.to_device(&device)?;
+    let test_set = test_set.map(|t| t.to_device(&device)).transpose()?;
+    let mut optimizer = Optimizer::new(config.optimizer.clone(), varmap)?;
+    let fingerprint = data_fingerprint(&train_set);
+
+    let mut history = Vec::new();
+    let mut resumed_after_epoch = None;
+    if let Some(dir) = &options.checkpoint_dir
+        && let Some(state) = read_checkpoint(dir, model.config(), config, &fingerprint)?
+    {
+        let weights_path = dir.join(&state.weights);
+        let tensors = load_tensors(&weights_path, &device)?;
+        load_into_varmap(varmap, &tensors, "model.", &weights_path)?;
+        optimizer.load_state(&tensors, state.steps)?;
+        resumed_after_epoch = Some(state.epochs_done);
+        history = state.history;
+        tracing::info!(
+            "resuming from {} after epoch {}",
+            dir.display(),
+            state.epochs_done
+        );
+    }
+    let start_epoch = resumed_after_epoch.unwrap_or(0);
+    let batches_per_epoch = train_set.len().div_ceil(config.batch_size);
+    let progress = options.progress.clone().unwrap_or_else(ProgressBar::hidden);
+    progress.set_length((config.epochs * batches_per_epoch) as u64);
+    progress.set_position((start_epoch.min(config.epochs) * batches_per_epoch) as u64);
+
+    for epoch in start_epoch..config.epochs {
+        let lr = config.schedule.lr_at(config.optimizer.lr(), epoch);
+        optimizer.set_learning_rate(lr);
+        let started = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0u64, 0usize);
+        for (step_in_epoch, batch) in train_set
+            .batches(config.batch_size, Some(epoch_seed(config.seed, epoch)))?
+            .enumerate()
+        {
+            let (x, y) = batch?;
+            let x = x.to_dtype(dtype)?;
+            let logits = model.forward_t(&x, true)?;
+            let loss = cross_entropy(&logits, &y)?;
+            let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            if !loss_value.is_finite() {
+                return Err(NnError::Diverged {
+                    loss: loss_value,
+                    epoch: epoch + 1,
+                    step: step_in_epoch + 1,
+                });
+            }
+            optimizer.backward_step(&loss)?;
+            let n = y.dims()[0];
+            loss_sum += loss_value * n as f64;
+            correct += count_correct(&logits, &y)?;
+            seen += n;
+            progress.inc(1);
+            progress.set_message(format!(
+                "epoch {}/{} loss {:.4}",
+                epoch + 1,
+                config.epochs,
+                loss_sum / seen as f64
+            ));
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        let train_accuracy = if config.eval_train {
+            Some(evaluate(model, &train_set, config.eval_batch_size)?.accuracy)
+        } else {
+            None
+        };
+        let test_eval = test_set
+            .as_ref()
+            .map(|t| evaluate(model, t, config.eval_batch_size))
+            .transpose()?;
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / seen as f64,
+            train_accuracy_running: correct as f64 / seen as f64,
+            train_accuracy,
+            test_loss: test_eval.as_ref().map(|e| e.loss),
+            test_accuracy: test_eval.as_ref().map(|e| e.accuracy),
+            train_seconds,
+            steps: optimizer.steps(),
+        };
+        tracing::info!(?metrics, "epoch done");
+        history.push(metrics);
+        if let Some(dir) = &options.checkpoint_dir {
+            write_checkpoint(
+                dir,
+                model.config(),
+                config,
+                &fingerprint,
+                varmap,
+                &optimizer,
+                epoch + 1,
+                &history,
+            )?;
+        }
+    }
+    progress.finish();
+    Ok(TrainReport {
+        history,
+        resumed_after_epoch,
+    })
+}
+
+fn check_data_fits(model: &dyn Classifier, data: &Dataset, what: &str) -> Result<()> {
+    let input = model.config().input;
+    let (c, h, w) = data.image_shape();
+    if (c, h, w) != (input.channels, input.height, input.width)
+        || data.num_classes() != input.num_classes
+    {
+        return Err(NnError::Shape {
+            context: format!("{what} `{}` for model {}", data.name, model.config().kind),
+            expected: format!(
+                "{}×{}×{} images, {} classes",
+                input.channels, input.height, input.width, input.num_classes
+            ),
+            got: format!("{c}×{h}×{w} images, {} classes", data.num_classes()),
+        });
+    }
+    Ok(())
+}
+
+fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<u64> {
+    let pred = logits.argmax(D::Minus1)?;
+    Ok(pred
+        .eq(labels)?
+        .to_dtype(DType::U32)?
+        .sum_all()?
+        .to_scalar::<u32>()? as u64)
+}
+
+/// Predicted labels of `images` in batches of `batch_size` (inference mode).
+pub fn predict(model: &dyn Classifier, images: &Tensor, batch_size: usize) -> Result<Vec<u32>> {
+    let n = images.dims()[0];
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(batch_size.max(1)) {
+        let len = batch_size.min(n - start);
+        let x = images
+            .narrow(0, start, len)?
+            .to_dtype(model.dtype())?
+            .to_device(&model.device())?;
+        out.extend(
+            model
+                .forward_t(&x, false)?
+                .argmax(D::Minus1)?
+                .to_vec1::<u32>()?,
+        );
+    }
+    Ok(out)
+}
+
+/// Accuracy, mean loss and confusion matrix of `model` on `data` (inference mode).
+pub fn evaluate(model: &dyn Classifier, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+    check_data_fits(model, data, "evaluation set")?;
+    let k = data.num_classes();
+    let mut confusion = vec![vec![0u64; k]; k];
+    let mut loss_sum = 0.0;
+    for batch in data.batches(batch_size, None)? {
+        let (x, y) = batch?;
+        let x = x.to_dtype(model.dtype())?.to_device(&model.device())?;
+        let y = y.to_device(&model.device())?;
+        let logits = model.forward_t(&x, false)?;
+        loss_sum += cross_entropy(&logits, &y)?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?
+            * y.dims()[0] as f64;
+        let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        for (t, p) in y.to_vec1::<u32>()?.into_iter().zip(pred) {
+            confusion[t as usize][p as usize] += 1;
+        }
+    }
+    let n = data.len();
+    let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
+    Ok(Evaluation {
+        n,
+        accuracy: if n == 0 {
+            0.0
+        } else {
+            correct as f64 / n as f64
+        },
+        loss: if n == 0 { 0.0 } else { loss_sum / n as f64 },
+        confusion,
+    })
+}
+
+fn read_checkpoint(
+    dir: &Path,
+    model: &ModelConfig,
+    config: &TrainConfig,
+    data: &str,
+) -> Result<Option<CheckpointState>> {
+    let path = dir.join(STATE_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let state: CheckpointState = read_json(&path)?;
+    let mismatch = |what: &str, saved: String, now: String| NnError::Checkpoint {
+        path: path.clone(),
+        reason: format!(
+            "belongs to a different run ({what}: checkpoint has {saved}, this run has {now}); use another output directory or delete it"
+        ),
+    };
+    if &state.model != model {
+        return Err(mismatch(
+            "model",
+            format!("{:?}", state.model),
+            format!("{model:?}"),
+        ));
+    }
+    if state.data != data {
+        return Err(mismatch("data", state.data.clone(), data.to_string()));
+    }
+    let comparable = TrainConfig {
+        epochs: config.epochs,
+        ..state.train.clone()
+    };
+    if &comparable != config {
+        return Err(mismatch(
+            "training settings",
+            format!("{:?}", state.train),
+            format!("{config:?}"),
+        ));
+    }
+    Ok(Some(state))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_checkpoint(
+    dir: &Path,
+    model: &ModelConfig,
+    config: &TrainConfig,
+    data: &str,
+    varmap: &VarMap,
+    optimizer: &Optimizer,
+    epochs_done: usize,
+    history: &[EpochMetrics],
+) -> Result<()> {
+    let weights = format!("weights-epoch{epochs_done}.safetensors");
+    let mut tensors: std::collections::HashMap<String, Tensor> = varmap_tensors(varmap)?
+        .into_iter()
+        .map(|(k, v)| (format!("model.{k}"), v))
+        .collect();
+    tensors.extend(optimizer.state_tensors());
+    save_tensors(&tensors, &dir.join(&weights))?;
+    // state.json is the commit point: it only ever names a weights file that is complete.
+    let state = CheckpointState {
+        format: 1,
+        model: model.clone(),
+        train: config.clone(),
+        data: data.to_string(),
+        epochs_done,
+        steps: optimizer.steps(),
+        weights: weights.clone(),
+        history: history.to_vec(),
+    };
+    write_json_atomic(&dir.join(STATE_FILE), &state)?;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("weights-epoch") && name != weights {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}

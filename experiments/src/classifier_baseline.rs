@@ -1,0 +1,196 @@
+//! Experiment `classifier-baseline`: the talk's starting point — a deep network classifies handwritten
+//! digits almost perfectly. LeNet-style CNN and a 784-512-512-10 MLP on MNIST (and LeNet on Fashion-MNIST
+//! in the larger profiles), with test accuracy per epoch beside the classic reference numbers.
+
+use anyhow::Result;
+use nn_core::data::DatasetName;
+
+use crate::cli_train::{TrainArgs, train_on};
+use crate::common::{load_data_or_generated, provenance_label};
+use crate::plot::{Series, line_chart};
+use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
+
+pub const NAME: &str = "classifier-baseline";
+pub const TITLE: &str = "a LeNet-style CNN and an MLP on MNIST";
+
+struct Plan {
+    dataset: DatasetName,
+    model: &'static str,
+    epochs: usize,
+    limit_train: Option<usize>,
+    limit_test: Option<usize>,
+    /// Reference test error from LeCun et al. (1998) / the MNIST page, for the closest classic model.
+    reference: &'static str,
+}
+
+fn plans(profile: Profile) -> Vec<Plan> {
+    let lenet_ref = "LeNet-5: 99.05% (0.95% error; LeCun et al. 1998)";
+    let mlp_ref = "3-layer NN 500+150 HU: 97.05% (2.95% error; LeCun et al. 1998)";
+    match profile {
+        Profile::Smoke => vec![
+            Plan {
+                dataset: DatasetName::Mnist,
+                model: "mlp",
+                epochs: 1,
+                limit_train: Some(2000),
+                limit_test: Some(1000),
+                reference: mlp_ref,
+            },
+            Plan {
+                dataset: DatasetName::Mnist,
+                model: "lenet",
+                epochs: 1,
+                limit_train: Some(2000),
+                limit_test: Some(1000),
+                reference: lenet_ref,
+            },
+        ],
+        Profile::Quick => vec![
+            Plan {
+                dataset: DatasetName::Mnist,
+                model: "mlp",
+                epochs: 3,
+                limit_train: None,
+                limit_test: None,
+                reference: mlp_ref,
+            },
+            Plan {
+                dataset: DatasetName::Mnist,
+                model: "lenet",
+                epochs: 3,
+                limit_train: None,
+                limit_test: None,
+                reference: lenet_ref,
+            },
+        ],
+        Profile::Full => vec![
+            Plan {
+                dataset: DatasetName::Mnist,
+                model: "mlp",
+                epochs: 10,
+                limit_train: None,
+                limit_test: None,
+                reference: mlp_ref,
+            },
+            Plan {
+                dataset: DatasetName::Mnist,
+                model: "lenet",
+                epochs: 10,
+                limit_train: None,
+                limit_test: None,
+                reference: lenet_ref,
+            },
+            Plan {
+                dataset: DatasetName::FashionMnist,
+                model: "lenet",
+                epochs: 10,
+                limit_train: None,
+                limit_test: None,
+                reference: "—",
+            },
+            Plan {
+                dataset: DatasetName::FashionMnist,
+                model: "vgg-small",
+                epochs: 10,
+                limit_train: None,
+                limit_test: None,
+                reference: "—",
+            },
+        ],
+    }
+}
+
+/// Runs the experiment.
+pub fn run(ctx: &Context) -> Result<ExperimentResult> {
+    let mut rows = Vec::new();
+    let mut series = Vec::new();
+    let mut runs = Vec::new();
+    let mut provenances = Vec::new();
+    for plan in plans(ctx.profile) {
+        let data = load_data_or_generated(plan.dataset, ctx.data_dir.as_deref())?;
+        let provenance = provenance_label(data.train.provenance);
+        let dataset_label = if data.train.provenance == nn_core::data::Provenance::Generated {
+            "generated"
+        } else {
+            plan.dataset.as_str()
+        };
+        let run_name = format!("{}-{}", dataset_label, plan.model);
+        let args = TrainArgs {
+            dataset: dataset_label.to_string(),
+            model: plan.model.to_string(),
+            epochs: plan.epochs,
+            seed: 0,
+            out: run_dir(ctx, &run_name),
+            data_dir: ctx.data_dir.clone(),
+            batch_size: 64,
+            optimizer: "adam".into(),
+            lr: None,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            schedule: "constant".into(),
+            mlp_widths: "512,512".into(),
+            limit_train: plan.limit_train,
+            limit_test: plan.limit_test,
+            eval_train: false,
+            device: "cpu".into(),
+            quiet: ctx.quiet,
+        };
+        let outcome = train_on(&args, data)?;
+        let m = &outcome.metrics;
+        let acc = m.final_test_accuracy.unwrap_or(f64::NAN);
+        rows.push(Row {
+            quantity: format!(
+                "{} test accuracy, {} ({} epochs, {} train images)",
+                plan.model, plan.dataset, plan.epochs, m.train_images
+            ),
+            paper: if data_is_real(provenance) {
+                plan.reference.to_string()
+            } else {
+                "— (generated data)".into()
+            },
+            ours: format!("{:.2}%", 100.0 * acc),
+            note: format!(
+                "{:.1} s/epoch, {} threads, {provenance}",
+                m.mean_train_seconds_per_epoch, m.threads
+            ),
+        });
+        series.push(Series {
+            name: run_name.clone(),
+            points: m
+                .epochs
+                .iter()
+                .filter_map(|e| e.test_accuracy.map(|a| (e.epoch as f64, a)))
+                .collect(),
+        });
+        provenances.push(provenance);
+        runs.push(serde_json::to_value(m)?);
+    }
+    let figure = "test_accuracy.svg";
+    line_chart(
+        &ctx.out.join(figure),
+        "Test accuracy per epoch",
+        "epoch",
+        "test accuracy",
+        &series,
+    )?;
+    provenances.sort();
+    provenances.dedup();
+    Ok(ExperimentResult {
+        name: NAME.into(),
+        title: TITLE.into(),
+        profile: ctx.profile,
+        data: provenances.join(" + "),
+        rows,
+        figures: vec![figure.into()],
+        notes: vec![
+            "Adam (lr 1e-3, no weight decay), batch 64, seed 0; reference numbers are the classic LeCun et al. (1998) results for related but not identical models.".into(),
+            "Rerunning resumes each training run from its checkpoint in runs/.".into(),
+        ],
+        seconds: 0.0,
+        details: serde_json::json!({ "runs": runs }),
+    })
+}
+
+fn data_is_real(provenance: &str) -> bool {
+    provenance == "real data"
+}

@@ -1,0 +1,92 @@
+//! `mathnn data fetch|verify|info`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use nn_core::data::{DataLocator, DatasetName, default_mirrors, fetch, verify};
+
+/// Arguments of `mathnn data`.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    command: DataCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Download a data set from its public mirrors and verify its SHA-256 checksums.
+    Fetch {
+        /// mnist or fashion-mnist.
+        name: String,
+        /// Root directory to download into (default: the cache, ~/.cache/mathnn or MATHNN_CACHE).
+        #[arg(long)]
+        dest: Option<PathBuf>,
+        /// Mirror base URL to try instead of the defaults (repeatable).
+        #[arg(long)]
+        mirror: Vec<String>,
+    },
+    /// Check a data set's files against their SHA-256 checksums.
+    Verify {
+        /// Data set name.
+        name: String,
+        /// Directory holding the data sets.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Where each data set is found, if anywhere.
+    Info {
+        /// Directory holding the data sets.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Runs `mathnn data …`.
+pub fn run(args: DataArgs) -> Result<()> {
+    match args.command {
+        DataCommand::Fetch { name, dest, mirror } => {
+            let name: DatasetName = name.parse()?;
+            let root = match dest {
+                Some(d) => d,
+                None => match DataLocator::from_env(None).cache_dir {
+                    Some(c) => c,
+                    None => bail!("no cache directory (HOME unset); pass --dest"),
+                },
+            };
+            let mirrors = if mirror.is_empty() {
+                default_mirrors(name)
+            } else {
+                mirror
+            };
+            let dir = fetch(name, &root, &mirrors)?;
+            println!("{name}: verified files in {}", dir.display());
+        }
+        DataCommand::Verify { name, data_dir } => {
+            let name: DatasetName = name.parse()?;
+            let dir = DataLocator::from_env(data_dir).locate(name)?;
+            let statuses = verify(&dir, name)?;
+            println!("{}", serde_json::to_string_pretty(&statuses)?);
+            if let Some(bad) = statuses.iter().find(|s| !s.ok) {
+                bail!("{name} in {}: {} {}", dir.display(), bad.name, bad.reason);
+            }
+        }
+        DataCommand::Info { data_dir } => {
+            let locator = DataLocator::from_env(data_dir);
+            for name in DatasetName::ALL {
+                if name == DatasetName::Generated {
+                    println!(
+                        "{:<14} always available (generated, not real data)",
+                        name.as_str()
+                    );
+                    continue;
+                }
+                match locator.locate(name) {
+                    Ok(dir) => println!("{:<14} {}", name.as_str(), dir.display()),
+                    Err(e) => println!("{:<14} not found ({e})", name.as_str()),
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Shared CLI plumbing: locating data (with the generated fallback), building models, progress bars,
+//! writing JSON results.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use candle_nn::VarMap;
+use indicatif::{ProgressBar, ProgressStyle};
+use nn_core::data::{DataLocator, DatasetName, Provenance, TrainTest, load_dataset};
+use nn_core::models::{Classifier, InputSpec, ModelConfig, SeededVarMap, build_model};
+
+/// Loads `name` through `--data-dir`, `MATHNN_DATA` and the cache.
+pub fn load_data(name: DatasetName, data_dir: Option<&Path>) -> Result<TrainTest> {
+    let locator = DataLocator::from_env(data_dir.map(Path::to_path_buf));
+    Ok(load_dataset(name, &locator)?)
+}
+
+/// Loads `name`, or — when it cannot be found — the generated data set, with a warning on stderr.
+/// Results made from the fallback carry `Provenance::Generated` and are labelled "generated data".
+pub fn load_data_or_generated(name: DatasetName, data_dir: Option<&Path>) -> Result<TrainTest> {
+    match load_data(name, data_dir) {
+        Ok(d) => Ok(d),
+        Err(e) => {
+            let not_found = e
+                .downcast_ref::<nn_core::NnError>()
+                .is_some_and(|e| matches!(e, nn_core::NnError::DataNotFound { .. }));
+            if !not_found {
+                return Err(e);
+            }
+            eprintln!("warning: {e:#}");
+            eprintln!(
+                "warning: using GENERATED digit-like data instead of {name}; results are labelled \"generated data\""
+            );
+            load_data(DatasetName::Generated, None)
+        }
+    }
+}
+
+/// "real data" or "generated data", for reports.
+pub fn provenance_label(p: Provenance) -> &'static str {
+    match p {
+        Provenance::Real => "real data",
+        Provenance::Generated => "generated data",
+    }
+}
+
+/// The input specification matching a data set.
+pub fn input_spec(data: &TrainTest) -> InputSpec {
+    let (c, h, w) = data.train.image_shape();
+    InputSpec::new(c, h, w, data.train.num_classes())
+}
+
+/// Builds a model with weights initialised from `seed`, returning its variables too.
+pub fn new_model(
+    config: &ModelConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<(VarMap, Box<dyn Classifier>)> {
+    let varmap = VarMap::new();
+    let vb = SeededVarMap::var_builder(&varmap, seed, DType::F32, device);
+    let model = build_model(config, vb)?;
+    Ok((varmap, model))
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal or `quiet`).
+pub fn progress_bar(quiet: bool, prefix: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta}) {msg}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
+/// Writes pretty JSON atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    nn_core::checkpoint::write_json_atomic(path, value)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Creates `dir` (and parents).
+pub fn ensure_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    Ok(dir.to_path_buf())
+}

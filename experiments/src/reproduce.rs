@@ -1,0 +1,190 @@
+//! `mathnn reproduce`: the registry of experiments. Each writes `results/<experiment>/result.json` and its
+//! figures; `results/REPORT.md` collects a paper-vs-ours table per experiment.
+//!
+//! Profiles: `smoke` (CI, minutes), `quick` (default; ≤ 30 min on 2 cores), `full` (paper scale; hours on
+//! CPU). Training runs keep checkpoints under `results/<experiment>/runs/`, so an interrupted reproduce
+//! resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{ensure_dir, write_json};
+
+/// Arguments of `mathnn reproduce`.
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// smoke (CI, minutes), quick (≤ 30 min on 2 cores) or full (paper scale, hours).
+    #[arg(long, default_value = "quick")]
+    pub profile: String,
+    /// Directory holding the data sets (else MATHNN_DATA, else the cache; else generated data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Run only these experiments (repeatable); default all.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// How much compute an experiment may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    Smoke,
+    Quick,
+    Full,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "smoke" => Profile::Smoke,
+            "quick" => Profile::Quick,
+            "full" => Profile::Full,
+            _ => bail!("invalid --profile `{s}`: expected smoke, quick or full"),
+        })
+    }
+}
+
+/// What an experiment gets to run.
+pub struct Context {
+    pub profile: Profile,
+    pub data_dir: Option<PathBuf>,
+    /// `results/<experiment>/`.
+    pub out: PathBuf,
+    pub quiet: bool,
+}
+
+/// One row of a paper-vs-ours table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    pub quantity: String,
+    pub paper: String,
+    pub ours: String,
+    pub note: String,
+}
+
+/// What every experiment returns (and writes as `result.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentResult {
+    pub name: String,
+    pub title: String,
+    pub profile: Profile,
+    /// "real data", "generated data", or a mix spelled out.
+    pub data: String,
+    pub rows: Vec<Row>,
+    /// Figure file names relative to the experiment directory.
+    pub figures: Vec<String>,
+    pub notes: Vec<String>,
+    pub seconds: f64,
+    /// Experiment-specific details.
+    pub details: serde_json::Value,
+}
+
+/// A registered experiment.
+pub struct Experiment {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub run: fn(&Context) -> Result<ExperimentResult>,
+}
+
+/// Every experiment, in report order.
+pub fn registry() -> Vec<Experiment> {
+    vec![Experiment {
+        name: crate::classifier_baseline::NAME,
+        title: crate::classifier_baseline::TITLE,
+        run: crate::classifier_baseline::run,
+    }]
+}
+
+/// `mathnn reproduce`.
+pub fn run(args: ReproduceArgs) -> Result<()> {
+    let profile: Profile = args.profile.parse()?;
+    let registry = registry();
+    for name in &args.only {
+        if !registry.iter().any(|e| e.name == name) {
+            let names: Vec<&str> = registry.iter().map(|e| e.name).collect();
+            bail!(
+                "unknown experiment `{name}` in --only; experiments are: {}",
+                names.join(", ")
+            );
+        }
+    }
+    let out = ensure_dir(&args.out)?;
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for exp in registry
+        .iter()
+        .filter(|e| args.only.is_empty() || args.only.iter().any(|n| n == e.name))
+    {
+        eprintln!("== {} ({}) — profile {:?}", exp.name, exp.title, profile);
+        let ctx = Context {
+            profile,
+            data_dir: args.data_dir.clone(),
+            out: ensure_dir(&out.join(exp.name))?,
+            quiet: args.quiet,
+        };
+        let t = Instant::now();
+        let mut result = (exp.run)(&ctx)?;
+        result.seconds = t.elapsed().as_secs_f64();
+        write_json(&ctx.out.join("result.json"), &result)?;
+        eprintln!("   done in {:.1} s ({})", result.seconds, result.data);
+        results.push(result);
+    }
+    let report = render_report(&results, profile, started.elapsed().as_secs_f64());
+    nn_core::checkpoint::write_atomic(&out.join("REPORT.md"), report.as_bytes())?;
+    println!("wrote {}", out.join("REPORT.md").display());
+    Ok(())
+}
+
+fn render_report(results: &[ExperimentResult], profile: Profile, seconds: f64) -> String {
+    let mut s = String::new();
+    s.push_str("# mathnn reproduction report\n\n");
+    s.push_str(&format!(
+        "Profile: `{profile:?}`; total wall time {seconds:.0} s.\n\n"
+    ));
+    for r in results {
+        s.push_str(&format!("## {} — {}\n\n", r.name, r.title));
+        if r.data.contains("generated") {
+            s.push_str("**Made from GENERATED data, not the real data set: numbers are not comparable with the paper.**\n\n");
+        }
+        s.push_str(&format!("Data: {}. Time: {:.0} s.\n\n", r.data, r.seconds));
+        s.push_str("| quantity | paper / reference | ours | note |\n|---|---|---|---|\n");
+        for row in &r.rows {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                row.quantity, row.paper, row.ours, row.note
+            ));
+        }
+        s.push('\n');
+        for f in &r.figures {
+            s.push_str(&format!("![{f}]({}/{f})\n\n", r.name));
+        }
+        for n in &r.notes {
+            s.push_str(&format!("- {n}\n"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// `results/<experiment>/runs/<run>`.
+pub fn run_dir(ctx: &Context, run: &str) -> PathBuf {
+    ctx.out.join("runs").join(run)
+}
+
+/// True when `path` exists (for experiments that skip finished work).
+#[allow(dead_code)]
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}

@@ -1,0 +1,300 @@
+//! The `mathnn` binary end to end: bad input gives one clear line and a non-zero exit code (never a
+//! panic), a killed training run resumes, `eval` and `reproduce --profile smoke` work on generated data.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn mathnn() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mathnn"));
+    // Tests must not depend on the caller's data or cache.
+    c.env_remove("MATHNN_DATA")
+        .env("MATHNN_CACHE", "/nonexistent-mathnn-cache")
+        .env("RAYON_NUM_THREADS", "1");
+    c
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and asserts: failure, no panic, and a single `error:` line mentioning every `needles`.
+fn assert_clean_failure(o: Output, needles: &[&str]) {
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    for n in needles {
+        assert!(
+            lines[0].contains(n),
+            "error line `{}` does not mention `{n}`",
+            lines[0]
+        );
+    }
+}
+
+fn idx_header(magic: u32, dims: &[u32]) -> Vec<u8> {
+    let mut v = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v
+}
+
+/// A fake MNIST directory (raw IDX bytes under the canonical .gz names; the reader sniffs gzip by magic).
+fn fake_mnist(root: &Path, n_train: u32, n_train_labels: u32, image_magic: u32, truncate: usize) {
+    let dir = root.join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let images = |n: u32| {
+        let mut v = idx_header(image_magic, &[n, 28, 28]);
+        v.extend((0..n as usize * 784).map(|i| (i % 251) as u8));
+        v
+    };
+    let labels = |n: u32| {
+        let mut v = idx_header(0x801, &[n]);
+        v.extend((0..n).map(|i| (i % 10) as u8));
+        v
+    };
+    let mut train = images(n_train);
+    train.truncate(train.len() - truncate);
+    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), train).unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte.gz"),
+        labels(n_train_labels),
+    )
+    .unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte.gz"), images(20)).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), labels(20)).unwrap();
+}
+
+fn train_cmd(data_dir: &Path, out: &Path) -> Command {
+    let mut c = mathnn();
+    c.args([
+        "train",
+        "--dataset",
+        "mnist",
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .arg("--out")
+    .arg(out);
+    c
+}
+
+#[test]
+fn fake_data_trains_so_the_bad_cases_below_fail_for_their_own_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_mnist(dir.path(), 50, 50, 0x803, 0);
+    let o = train_cmd(dir.path(), &dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn truncated_idx_file_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_mnist(dir.path(), 50, 50, 0x803, 100);
+    let o = train_cmd(dir.path(), &dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["train-images-idx3-ubyte.gz", "truncated"]);
+}
+
+#[test]
+fn wrong_magic_names_the_file_and_the_magic() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_mnist(dir.path(), 50, 50, 0x0000_0804, 0);
+    let o = train_cmd(dir.path(), &dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["train-images-idx3-ubyte.gz", "magic"]);
+}
+
+#[test]
+fn labels_shorter_than_images_names_both_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_mnist(dir.path(), 50, 40, 0x803, 0);
+    let o = train_cmd(dir.path(), &dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["train-labels-idx1-ubyte.gz", "50", "40"]);
+}
+
+#[test]
+fn missing_data_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = train_cmd(&dir.path().join("no-such-dir"), &dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["--data-dir", "no-such-dir"]);
+}
+
+#[test]
+fn data_not_found_anywhere_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mathnn()
+        .args(["train", "--dataset", "fashion-mnist", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["fashion-mnist", "mathnn data fetch"]);
+}
+
+#[test]
+fn unknown_model_and_dataset_names_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mathnn()
+        .args([
+            "train",
+            "--dataset",
+            "generated",
+            "--model",
+            "transformer",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["transformer", "lenet"]);
+    let o = mathnn()
+        .args(["train", "--dataset", "cifar1000", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["cifar1000", "fashion-mnist"]);
+    let o = mathnn()
+        .args(["reproduce", "--profile", "huge"])
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["--profile", "huge"]);
+}
+
+#[test]
+fn killed_training_resumes_from_its_checkpoint_and_eval_reads_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "train",
+        "--dataset",
+        "generated",
+        "--model",
+        "mlp",
+        "--mlp-widths",
+        "256",
+        "--epochs",
+        "4",
+        "--limit-train",
+        "4000",
+        "--limit-test",
+        "500",
+        "--quiet",
+    ];
+    let mut child = mathnn()
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = out.join("checkpoint").join("state.json");
+    let started = Instant::now();
+    while !state.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint after 300 s"
+        );
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let o = mathnn().args(args).arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 4);
+    let resumed = metrics["resumed_after_epoch"].as_u64();
+    assert!(
+        resumed.is_some_and(|e| (1..=4).contains(&e)),
+        "did not resume: {metrics}"
+    );
+    assert_eq!(metrics["data_provenance"], "generated data");
+
+    // The uninterrupted run ends with the same test accuracy.
+    let fresh = dir.path().join("fresh");
+    let o = mathnn()
+        .args(args)
+        .arg("--out")
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fresh_metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fresh.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(
+        metrics["final_test_accuracy"],
+        fresh_metrics["final_test_accuracy"]
+    );
+
+    let o = mathnn()
+        .args([
+            "eval",
+            "--dataset",
+            "generated",
+            "--limit",
+            "500",
+            "--checkpoint",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(eval["accuracy"], metrics["final_test_accuracy"]);
+    assert_eq!(eval["data_provenance"], "generated data");
+    assert_eq!(eval["confusion"].as_array().unwrap().len(), 10);
+
+    let o = mathnn()
+        .args(["eval", "--checkpoint"])
+        .arg(dir.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["--checkpoint", "nothing"]);
+}
+
+#[test]
+fn reproduce_smoke_without_data_falls_back_to_labelled_generated_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mathnn()
+        .args(["reproduce", "--profile", "smoke", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("GENERATED"), "{}", stderr(&o));
+    let report = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
+    assert!(report.contains("GENERATED data"), "{report}");
+    let result: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("classifier-baseline/result.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(result["data"], "generated data");
+    assert!(
+        dir.path()
+            .join("classifier-baseline/test_accuracy.svg")
+            .exists()
+    );
+}
