@@ -3,9 +3,14 @@
 
 mod classifier_baseline;
 mod cli_data;
+mod cli_metrics;
+mod cli_tensor;
 mod cli_train;
 mod common;
+mod expressivity;
+mod gan_metrics;
 mod plot;
+mod random_labels;
 mod reproduce;
 
 use std::process::ExitCode;
@@ -33,6 +38,24 @@ enum Command {
     Data(cli_data::DataArgs),
     /// Run every experiment and write results/<experiment>/ and results/REPORT.md.
     Reproduce(reproduce::ReproduceArgs),
+    /// FID of two feature matrices (.npy, N × D): exact symmetric route.
+    Fid(cli_metrics::FidArgs),
+    /// Inception Score of class probabilities (.npy, N × C), 10 contiguous splits.
+    InceptionScore(cli_metrics::InceptionScoreArgs),
+    /// KID (unbiased MMD², cubic polynomial kernel) of two feature matrices over seeded subsets.
+    Kid(cli_metrics::KidArgs),
+    /// Mean relative living times of one or two point clouds, and their Geometry Score.
+    Gs(cli_metrics::GsArgs),
+    /// Relative living times and H1 bars of one witness complex with given landmarks.
+    Rlt(cli_metrics::RltArgs),
+    /// Zhang et al.'s randomisation tests: fit true, corrupted and random labels, random pixels, Gaussian inputs.
+    RandomLabels(random_labels::RandomLabelsArgs),
+    /// TT-SVD of a tensor in an .npy file: ranks, relative error, time.
+    TtSvd(cli_tensor::TtSvdArgs),
+    /// CP-ALS of a tensor in an .npy file: relative error, sweeps, time.
+    CpAls(cli_tensor::CpAlsArgs),
+    /// TT vs CP expressivity: the matricization-rank table and TT-net vs CP-net accuracy on MNIST.
+    Expressivity(expressivity::ExpressivityArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +71,15 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli_train::run_eval(args),
         Command::Data(args) => cli_data::run(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Fid(args) => cli_metrics::run_fid(args),
+        Command::InceptionScore(args) => cli_metrics::run_inception_score(args),
+        Command::Kid(args) => cli_metrics::run_kid(args),
+        Command::Gs(args) => cli_metrics::run_gs(args),
+        Command::Rlt(args) => cli_metrics::run_rlt(args),
+        Command::RandomLabels(args) => random_labels::run_cli(args),
+        Command::TtSvd(args) => cli_tensor::run_tt_svd(args),
+        Command::CpAls(args) => cli_tensor::run_cp_als(args),
+        Command::Expressivity(args) => expressivity::run_cli(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -94,6 +94,170 @@ pub fn line_chart(
     Ok(())
 }
 
+/// Ten distinguishable colours (matplotlib's tab10) for [`curve_chart`].
+const TAB10: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// A line chart of several curves (thin lines, no markers) with the legend at `legend`, written atomically (SVG).
+pub fn curve_chart_at(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    legend: SeriesLabelPosition,
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+        let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+        let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        for (i, s) in series.iter().enumerate() {
+            let color = TAB10[i % TAB10.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    s.points
+                        .iter()
+                        .copied()
+                        .filter(|p| p.0.is_finite() && p.1.is_finite()),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| anyhow!("plot: {e}"))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            if s.points.len() <= 12 {
+                chart
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| anyhow!("plot: {e}"))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.9))
+            .position(legend)
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    }
+    nn_core::checkpoint::write_atomic(path, svg.as_bytes())?;
+    Ok(())
+}
+
+/// One named group of bars (one value per category) for [`bar_chart`].
+pub struct BarGroup {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+/// A grouped bar chart (one cluster per category, one coloured bar per group, legend top right), written
+/// atomically to `path` (SVG). Used for mean relative living times as in the Geometry Score paper.
+pub fn bar_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    categories: &[String],
+    groups: &[BarGroup],
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+        let y_max = groups
+            .iter()
+            .flat_map(|g| g.values.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+            .max(1e-12)
+            * 1.1;
+        let n_cat = categories.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5f64..(n_cat as f64 - 0.5), 0f64..y_max)
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        let labels: Vec<String> = categories.to_vec();
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_labels(n_cat)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        let k = groups.len().max(1) as f64;
+        let width = 0.8 / k;
+        for (gi, g) in groups.iter().enumerate() {
+            let color = TAB10[gi % TAB10.len()];
+            let left = -0.4 + gi as f64 * width;
+            chart
+                .draw_series(
+                    g.values
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| v.is_finite())
+                        .map(|(ci, &v)| {
+                            let x0 = ci as f64 + left;
+                            Rectangle::new([(x0, 0.0), (x0 + width, v)], color.mix(0.8).filled())
+                        }),
+                )
+                .map_err(|e| anyhow!("plot: {e}"))?
+                .label(g.name.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.9))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    }
+    nn_core::checkpoint::write_atomic(path, svg.as_bytes())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

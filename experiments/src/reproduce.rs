@@ -5,7 +5,7 @@
 //! CPU). Training runs keep checkpoints under `results/<experiment>/runs/`, so an interrupted reproduce
 //! resumes where it stopped.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -100,11 +100,28 @@ pub struct Experiment {
 
 /// Every experiment, in report order.
 pub fn registry() -> Vec<Experiment> {
-    vec![Experiment {
-        name: crate::classifier_baseline::NAME,
-        title: crate::classifier_baseline::TITLE,
-        run: crate::classifier_baseline::run,
-    }]
+    vec![
+        Experiment {
+            name: crate::classifier_baseline::NAME,
+            title: crate::classifier_baseline::TITLE,
+            run: crate::classifier_baseline::run,
+        },
+        Experiment {
+            name: crate::gan_metrics::NAME,
+            title: crate::gan_metrics::TITLE,
+            run: crate::gan_metrics::run,
+        },
+        Experiment {
+            name: crate::random_labels::NAME,
+            title: crate::random_labels::TITLE,
+            run: crate::random_labels::run,
+        },
+        Experiment {
+            name: crate::expressivity::NAME,
+            title: crate::expressivity::TITLE,
+            run: crate::expressivity::run,
+        },
+    ]
 }
 
 /// `mathnn reproduce`.
@@ -178,13 +195,13 @@ fn render_report(results: &[ExperimentResult], profile: Profile, seconds: f64) -
     s
 }
 
-/// `results/<experiment>/runs/<run>`.
+/// `results/<experiment>/runs/<profile>/<run>`: one directory per profile, so that a smoke run's
+/// checkpoints are never mistaken for a quick run's.
 pub fn run_dir(ctx: &Context, run: &str) -> PathBuf {
-    ctx.out.join("runs").join(run)
-}
-
-/// True when `path` exists (for experiments that skip finished work).
-#[allow(dead_code)]
-pub fn exists(path: &Path) -> bool {
-    path.exists()
+    let profile = match ctx.profile {
+        Profile::Smoke => "smoke",
+        Profile::Quick => "quick",
+        Profile::Full => "full",
+    };
+    ctx.out.join("runs").join(profile).join(run)
 }

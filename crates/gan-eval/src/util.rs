@@ -1,0 +1,88 @@
+//! Validation, seeding and faer interop shared by the metrics.
+
+use faer::{Mat, MatRef};
+use ndarray::{Array2, ArrayView2};
+
+use crate::{GanEvalError, Result};
+
+/// Errors unless every entry of `x` is finite; the error names `name` and the first bad entry.
+pub(crate) fn check_finite(x: ArrayView2<'_, f64>, name: &str) -> Result<()> {
+    for ((row, col), &value) in x.indexed_iter() {
+        if !value.is_finite() {
+            return Err(GanEvalError::NonFinite {
+                name: name.to_string(),
+                row,
+                col,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Errors unless `x` has at least `min_rows` rows and at least one column.
+pub(crate) fn check_rows(x: ArrayView2<'_, f64>, name: &str, min_rows: usize) -> Result<()> {
+    let (n, d) = x.dim();
+    if d == 0 {
+        return Err(GanEvalError::shape(
+            format!("`{name}`"),
+            "at least 1 feature column",
+            format!("{n}×0"),
+        ));
+    }
+    if n < min_rows {
+        return Err(GanEvalError::shape(
+            format!("`{name}`"),
+            format!("at least {min_rows} rows (samples)"),
+            format!("{n}×{d}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Errors unless `a` and `b` have the same number of columns.
+pub(crate) fn check_same_dim(
+    a: ArrayView2<'_, f64>,
+    b: ArrayView2<'_, f64>,
+    what: &str,
+) -> Result<()> {
+    if a.ncols() != b.ncols() {
+        return Err(GanEvalError::shape(
+            what.to_string(),
+            format!(
+                "both inputs with the same feature dimension ({})",
+                a.ncols()
+            ),
+            format!(
+                "{}×{} and {}×{}",
+                a.nrows(),
+                a.ncols(),
+                b.nrows(),
+                b.ncols()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// SplitMix64 of `seed` and `index`: independent, well-mixed seeds for the `index`-th draw, so that
+/// parallel loops give the same result in any order.
+pub fn stream_seed(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A faer view of a standard-layout ndarray matrix (copied when the layout is not row-major contiguous).
+pub(crate) fn to_faer(x: ArrayView2<'_, f64>) -> Mat<f64> {
+    match x.as_slice() {
+        Some(s) => MatRef::from_row_major_slice(s, x.nrows(), x.ncols()).to_owned(),
+        None => Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[[i, j]]),
+    }
+}
+
+/// An ndarray copy of a faer matrix.
+pub(crate) fn from_faer(m: MatRef<'_, f64>) -> Array2<f64> {
+    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+}

@@ -1,0 +1,401 @@
+//! `mathnn fid`, `inception-score`, `kid`, `gs` and `rlt`: the gan-eval metrics on `.npy` feature files
+//! (N × D, f32 or f64, C or Fortran order). `--json` prints exactly the keys documented per command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use gan_eval::gs::{GsConfig, mean_rlt_with_progress, relative_living_times};
+use gan_eval::{FidRoute, FrechetStats, fid_with_route, geometry_score, inception_score, kid};
+use ndarray::{Array1, Array2};
+use ndarray_npy::{ReadNpyError, read_npy};
+use serde_json::json;
+
+use crate::common::progress_bar;
+
+/// Arguments of `mathnn fid`.
+#[derive(Args, Debug)]
+pub struct FidArgs {
+    /// First feature matrix (.npy, N × D).
+    pub a: PathBuf,
+    /// Second feature matrix (.npy, M × D).
+    pub b: PathBuf,
+    /// cholesky (eigenvalues of Lᵀ Σ_b L; falls back to eigen-sqrt when Σ_a is singular) or eigen-sqrt
+    /// (eigenvalues of Σ_a^{1/2} Σ_b Σ_a^{1/2}).
+    #[arg(long, default_value = "cholesky")]
+    pub route: String,
+    /// Print `{"fid": x}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `mathnn inception-score`.
+#[derive(Args, Debug)]
+pub struct InceptionScoreArgs {
+    /// Class probabilities (.npy, N × C, rows summing to 1).
+    pub probs: PathBuf,
+    /// Number of contiguous splits (the original protocol: 10).
+    #[arg(long, default_value_t = 10)]
+    pub splits: usize,
+    /// Print `{"mean": m, "std": s}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `mathnn kid`.
+#[derive(Args, Debug)]
+pub struct KidArgs {
+    /// First feature matrix (.npy, N × D).
+    pub a: PathBuf,
+    /// Second feature matrix (.npy, M × D).
+    pub b: PathBuf,
+    /// Number of random subsets.
+    #[arg(long, default_value_t = 100)]
+    pub subsets: usize,
+    /// Subset size (capped at min(N, M)).
+    #[arg(long, default_value_t = 1000)]
+    pub subset_size: usize,
+    /// Seed of the subsets.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print `{"kid": m, "std": s}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `mathnn gs`.
+#[derive(Args, Debug)]
+pub struct GsArgs {
+    /// Point cloud A (.npy, N × D).
+    pub a: PathBuf,
+    /// Optional point cloud B (.npy, M × D): then the Geometry Score of A and B is printed too.
+    pub b: Option<PathBuf>,
+    /// Landmarks per draw (L_0), drawn with replacement.
+    #[arg(long, default_value_t = 64)]
+    pub landmarks: usize,
+    /// Relaxation γ (α_max = γ · max witness–landmark distance); default N/640000 as the reference.
+    #[arg(long)]
+    pub gamma: Option<f64>,
+    /// Number of RLT entries.
+    #[arg(long, default_value_t = 100)]
+    pub i_max: usize,
+    /// Number of landmark draws.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Seed of the landmark draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print `{"mrlt_a": [...], "mrlt_b": [...], "gs": x}`.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `mathnn rlt`.
+#[derive(Args, Debug)]
+pub struct RltArgs {
+    /// Point cloud (.npy, N × D).
+    pub points: PathBuf,
+    /// Landmark row indices (.npy, 1-D integers; repeats allowed).
+    #[arg(long)]
+    pub landmark_indices: PathBuf,
+    /// Relaxation γ.
+    #[arg(long)]
+    pub gamma: f64,
+    /// Number of RLT entries.
+    #[arg(long, default_value_t = 100)]
+    pub i_max: usize,
+    /// Print `{"rlt": [...], "alpha_max": a, "bars": [[b, d], ...]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Reads an N × D matrix of f64 or f32 (C or Fortran order) as f64.
+pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
+    match read_npy::<_, Array2<f64>>(path) {
+        Ok(a) => Ok(a),
+        Err(ReadNpyError::WrongDescriptor(_)) => match read_npy::<_, Array2<f32>>(path) {
+            Ok(a) => Ok(a.mapv(f64::from)),
+            Err(ReadNpyError::WrongDescriptor(d)) => bail!(
+                "{}: expected an .npy array of float64 or float32, found dtype {d}",
+                path.display()
+            ),
+            Err(e) => Err(npy_error(path, e)),
+        },
+        Err(e) => Err(npy_error(path, e)),
+    }
+}
+
+fn npy_error(path: &Path, e: ReadNpyError) -> anyhow::Error {
+    match e {
+        ReadNpyError::WrongNdim(expected, got) => anyhow::anyhow!(
+            "{}: expected a {}-D array (rows = samples), found {got}-D",
+            path.display(),
+            expected.unwrap_or(2)
+        ),
+        e => anyhow::anyhow!("{}: cannot read .npy: {e}", path.display()),
+    }
+}
+
+/// Reads 1-D landmark indices stored as any integer dtype, or as floats holding whole numbers.
+pub fn read_indices(path: &Path) -> Result<Vec<usize>> {
+    fn conv<T: Copy + TryInto<i64>>(a: Array1<T>) -> Option<Vec<i64>> {
+        a.iter().map(|v| (*v).try_into().ok()).collect()
+    }
+    macro_rules! try_int {
+        ($t:ty) => {
+            match read_npy::<_, Array1<$t>>(path) {
+                Ok(a) => conv(a),
+                Err(ReadNpyError::WrongDescriptor(_)) => None,
+                Err(e) => return Err(npy_error(path, e)),
+            }
+        };
+    }
+    let mut values = try_int!(i64);
+    if values.is_none() {
+        values = try_int!(i32);
+    }
+    if values.is_none() {
+        values = try_int!(u32);
+    }
+    if values.is_none() {
+        values = try_int!(u64);
+    }
+    if values.is_none() {
+        values = try_int!(u16);
+    }
+    if values.is_none() {
+        values = try_int!(u8);
+    }
+    let values = match values {
+        Some(v) => v,
+        None => {
+            let f: Array1<f64> = match read_npy::<_, Array1<f64>>(path) {
+                Ok(a) => a,
+                Err(ReadNpyError::WrongDescriptor(_)) => read_npy::<_, Array1<f32>>(path)
+                    .map_err(|e| npy_error(path, e))?
+                    .mapv(f64::from),
+                Err(e) => return Err(npy_error(path, e)),
+            };
+            if let Some(v) = f.iter().find(|v| v.fract() != 0.0 || !v.is_finite()) {
+                bail!(
+                    "{}: landmark index {v} is not a whole number",
+                    path.display()
+                );
+            }
+            f.iter().map(|v| *v as i64).collect()
+        }
+    };
+    values
+        .into_iter()
+        .map(|v| {
+            usize::try_from(v)
+                .with_context(|| format!("{}: landmark index {v} is negative", path.display()))
+        })
+        .collect()
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// `mathnn fid`.
+pub fn run_fid(args: FidArgs) -> Result<()> {
+    let route = match args.route.as_str() {
+        "eigen-sqrt" => FidRoute::EigenSqrt,
+        "cholesky" => FidRoute::Cholesky,
+        r => bail!("invalid --route `{r}`: expected eigen-sqrt or cholesky"),
+    };
+    let a = read_matrix(&args.a)?;
+    let b = read_matrix(&args.b)?;
+    let sa = FrechetStats::from_features(a.view()).with_context(|| args.a.display().to_string())?;
+    let sb = FrechetStats::from_features(b.view()).with_context(|| args.b.display().to_string())?;
+    let v = fid_with_route(&sa, &sb, route)?;
+    if args.json {
+        print_json(&json!({ "fid": v }))
+    } else {
+        println!(
+            "FID = {v:.6}  ({} vs {} samples, dimension {})",
+            a.nrows(),
+            b.nrows(),
+            a.ncols()
+        );
+        Ok(())
+    }
+}
+
+/// `mathnn inception-score`.
+pub fn run_inception_score(args: InceptionScoreArgs) -> Result<()> {
+    let p = read_matrix(&args.probs)?;
+    let is =
+        inception_score(p.view(), args.splits).with_context(|| args.probs.display().to_string())?;
+    if args.json {
+        print_json(&json!({ "mean": is.mean, "std": is.std }))
+    } else {
+        println!(
+            "IS = {:.4} ± {:.4}  ({} samples, {} splits)",
+            is.mean, is.std, is.n, args.splits
+        );
+        Ok(())
+    }
+}
+
+/// `mathnn kid`.
+pub fn run_kid(args: KidArgs) -> Result<()> {
+    let a = read_matrix(&args.a)?;
+    let b = read_matrix(&args.b)?;
+    let r = kid(
+        a.view(),
+        b.view(),
+        args.subsets,
+        args.subset_size,
+        args.seed,
+    )?;
+    if args.json {
+        print_json(&json!({ "kid": r.kid, "std": r.std }))
+    } else {
+        println!(
+            "KID = {:.6} ± {:.6}  ({} subsets of {}; ×1000: {:.3})",
+            r.kid,
+            r.std,
+            r.subsets,
+            r.subset_size,
+            1000.0 * r.kid
+        );
+        Ok(())
+    }
+}
+
+/// `mathnn gs`.
+pub fn run_gs(args: GsArgs) -> Result<()> {
+    let config = GsConfig {
+        landmarks: args.landmarks,
+        gamma: args.gamma,
+        i_max: args.i_max,
+        n_draws: args.n,
+        seed: args.seed,
+    };
+    let mut files = vec![args.a.clone()];
+    files.extend(args.b.clone());
+    let mut mrlts = Vec::new();
+    for path in &files {
+        let x = read_matrix(path)?;
+        let bar = progress_bar(args.quiet || args.json, &format!("gs {}", path.display()));
+        bar.set_length(args.n as u64);
+        let tick = || bar.inc(1);
+        let m = mean_rlt_with_progress(x.view(), &config, &tick)
+            .with_context(|| path.display().to_string())?;
+        bar.finish_and_clear();
+        mrlts.push(m);
+    }
+    let gs = match mrlts.as_slice() {
+        [a, b] => Some(geometry_score(&a.mrlt, &b.mrlt)?),
+        _ => None,
+    };
+    if args.json {
+        let mut v = json!({ "mrlt_a": mrlts[0].mrlt });
+        if let (Some(b), Some(g)) = (mrlts.get(1), gs) {
+            v["mrlt_b"] = json!(b.mrlt);
+            v["gs"] = json!(g);
+        }
+        return print_json(&v);
+    }
+    for (name, m) in ["A", "B"].iter().zip(&mrlts) {
+        let shown: Vec<String> = m.mrlt.iter().take(6).map(|v| format!("{v:.3}")).collect();
+        println!(
+            "MRLT {name} (γ = {:.6}, {} draws of {} landmarks): [{} …]",
+            m.gamma,
+            m.n_draws,
+            m.landmarks,
+            shown.join(", ")
+        );
+    }
+    if let Some(g) = gs {
+        println!("GS = {g:.6}  (×1000: {:.3})", 1000.0 * g);
+    }
+    Ok(())
+}
+
+/// `mathnn rlt`.
+pub fn run_rlt(args: RltArgs) -> Result<()> {
+    let x = read_matrix(&args.points)?;
+    let idx = read_indices(&args.landmark_indices)?;
+    let r = relative_living_times(x.view(), &idx, args.gamma, args.i_max)
+        .with_context(|| args.points.display().to_string())?;
+    if args.json {
+        print_json(&json!({ "rlt": r.rlt, "alpha_max": r.alpha_max, "bars": r.bars }))
+    } else {
+        println!(
+            "α_max = {:.6}; {} edges, {} triangles; {} H1 bar(s) ({} essential)",
+            r.alpha_max,
+            r.edges,
+            r.triangles,
+            r.bars.len(),
+            r.essential.iter().filter(|e| **e).count()
+        );
+        for b in &r.bars {
+            println!("  [{:.6}, {:.6})", b[0], b[1]);
+        }
+        let shown: Vec<String> = r.rlt.iter().take(6).map(|v| format!("{v:.4}")).collect();
+        println!("RLT = [{} …]", shown.join(", "));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+    use ndarray_npy::write_npy;
+
+    #[test]
+    fn reads_f32_f64_fortran_and_rejects_other_dtypes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = array![[1.0f64, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        let p64 = dir.path().join("a64.npy");
+        write_npy(&p64, &a).unwrap();
+        assert_eq!(read_matrix(&p64).unwrap(), a);
+        let p32 = dir.path().join("a32.npy");
+        write_npy(&p32, &a.mapv(|v| v as f32)).unwrap();
+        assert_eq!(read_matrix(&p32).unwrap(), a);
+        use ndarray::ShapeBuilder;
+        let fortran =
+            Array2::from_shape_vec((3, 2).f(), vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]).unwrap();
+        assert!(!fortran.is_standard_layout());
+        let pf = dir.path().join("af.npy");
+        write_npy(&pf, &fortran).unwrap();
+        assert!(
+            std::fs::read(&pf)
+                .unwrap()
+                .windows(19)
+                .any(|w| w == b"'fortran_order': Tr")
+        );
+        assert_eq!(read_matrix(&pf).unwrap(), a);
+        let pi = dir.path().join("ai.npy");
+        write_npy(&pi, &array![[1i64, 2]]).unwrap();
+        let e = read_matrix(&pi).unwrap_err().to_string();
+        assert!(
+            e.contains("ai.npy") && e.contains("float64 or float32"),
+            "{e}"
+        );
+        let p1 = dir.path().join("a1.npy");
+        write_npy(&p1, &array![1.0f64, 2.0]).unwrap();
+        let e = read_matrix(&p1).unwrap_err().to_string();
+        assert!(e.contains("2-D"), "{e}");
+        assert!(read_indices(&pi).is_err());
+        let idx = dir.path().join("idx.npy");
+        write_npy(&idx, &array![0i64, 3, 3]).unwrap();
+        assert_eq!(read_indices(&idx).unwrap(), vec![0, 3, 3]);
+        let idxf = dir.path().join("idxf.npy");
+        write_npy(&idxf, &array![1.0f64, 2.5]).unwrap();
+        assert!(
+            read_indices(&idxf)
+                .unwrap_err()
+                .to_string()
+                .contains("whole number")
+        );
+    }
+}
