@@ -2,6 +2,7 @@
 //! (Oseledets, Skoltech). Libraries compute; this binary prints, plots and writes files.
 
 mod classifier_baseline;
+mod cli_adversarial;
 mod cli_data;
 mod cli_metrics;
 mod cli_tensor;
@@ -12,6 +13,7 @@ mod gan_metrics;
 mod plot;
 mod random_labels;
 mod reproduce;
+mod universal_perturbations;
 
 use std::process::ExitCode;
 
@@ -38,6 +40,8 @@ enum Command {
     Data(cli_data::DataArgs),
     /// Run every experiment and write results/<experiment>/ and results/REPORT.md.
     Reproduce(reproduce::ReproduceArgs),
+    /// Universal adversarial perturbations (SV-UAP, UAP, universal PGD), transfer, DeepFool, defences.
+    Uap(cli_adversarial::UapArgs),
     /// FID of two feature matrices (.npy, N × D): exact symmetric route.
     Fid(cli_metrics::FidArgs),
     /// Inception Score of class probabilities (.npy, N × C), 10 contiguous splits.
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli_train::run_eval(args),
         Command::Data(args) => cli_data::run(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Uap(args) => cli_adversarial::run(args),
         Command::Fid(args) => cli_metrics::run_fid(args),
         Command::InceptionScore(args) => cli_metrics::run_inception_score(args),
         Command::Kid(args) => cli_metrics::run_kid(args),

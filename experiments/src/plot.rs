@@ -108,7 +108,26 @@ const TAB10: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// A line chart of several curves (thin lines, no markers) with the legend at `legend`, written atomically (SVG).
+/// A line chart for many curves (up to ten colours, legend top right), written atomically to `path`
+/// (SVG). Series of at most 12 points also get markers; longer ones (training curves) are plain lines.
+pub fn curve_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    curve_chart_at(
+        path,
+        title,
+        x_label,
+        y_label,
+        series,
+        SeriesLabelPosition::UpperRight,
+    )
+}
+
+/// [`curve_chart`] with the legend at `legend`.
 pub fn curve_chart_at(
     path: &Path,
     title: &str,
@@ -163,6 +182,61 @@ pub fn curve_chart_at(
             .border_style(BLACK)
             .background_style(WHITE.mix(0.9))
             .position(legend)
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    }
+    nn_core::checkpoint::write_atomic(path, svg.as_bytes())?;
+    Ok(())
+}
+
+/// A scatter chart (markers only, one colour per series), written atomically to `path` (SVG).
+pub fn scatter_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+        let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+        let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        for (i, s) in series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .filter(finite)
+                        .map(|&p| Circle::new(p, 5, color.filled())),
+                )
+                .map_err(|e| anyhow!("plot: {e}"))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| Circle::new((x + 9, y), 5, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.9))
+            .position(SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(|e| anyhow!("plot: {e}"))?;
         root.present().map_err(|e| anyhow!("plot: {e}"))?;

@@ -117,6 +117,11 @@ pub fn registry() -> Vec<Experiment> {
             run: crate::random_labels::run,
         },
         Experiment {
+            name: crate::universal_perturbations::NAME,
+            title: crate::universal_perturbations::TITLE,
+            run: crate::universal_perturbations::run,
+        },
+        Experiment {
             name: crate::expressivity::NAME,
             title: crate::expressivity::TITLE,
             run: crate::expressivity::run,
