@@ -45,53 +45,13 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 460)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
-        let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-        let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        for (i, s) in series.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    s.points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| anyhow!("plot: {e}"))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| anyhow!("plot: {e}"))?;
-        }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.9))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        root.present().map_err(|e| anyhow!("plot: {e}"))?;
-    }
-    nn_core::checkpoint::write_atomic(path, svg.as_bytes())?;
-    Ok(())
+    let style = CurveStyle {
+        size: (720, 460),
+        caption_size: 20,
+        legend: SeriesLabelPosition::LowerRight,
+        markers_up_to: usize::MAX,
+    };
+    draw_curves(path, title, x_label, y_label, series, style)
 }
 
 /// Ten distinguishable colours (matplotlib's tab10) for [`curve_chart`].
@@ -136,58 +96,13 @@ pub fn curve_chart_at(
     series: &[Series],
     legend: SeriesLabelPosition,
 ) -> Result<()> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (760, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
-        let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-        let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        for (i, s) in series.iter().enumerate() {
-            let color = TAB10[i % TAB10.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    s.points
-                        .iter()
-                        .copied()
-                        .filter(|p| p.0.is_finite() && p.1.is_finite()),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| anyhow!("plot: {e}"))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            if s.points.len() <= 12 {
-                chart
-                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| anyhow!("plot: {e}"))?;
-            }
-        }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.9))
-            .position(legend)
-            .draw()
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        root.present().map_err(|e| anyhow!("plot: {e}"))?;
-    }
-    nn_core::checkpoint::write_atomic(path, svg.as_bytes())?;
-    Ok(())
+    let style = CurveStyle {
+        size: (760, 480),
+        caption_size: 18,
+        legend,
+        markers_up_to: 12,
+    };
+    draw_curves(path, title, x_label, y_label, series, style)
 }
 
 /// A scatter chart (markers only, one colour per series), written atomically to `path` (SVG).
@@ -324,6 +239,79 @@ pub fn bar_chart(
             .border_style(BLACK)
             .background_style(WHITE.mix(0.9))
             .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    }
+    nn_core::checkpoint::write_atomic(path, svg.as_bytes())?;
+    Ok(())
+}
+
+/// How [`draw_curves`] lays a chart out.
+struct CurveStyle {
+    size: (u32, u32),
+    caption_size: u32,
+    legend: SeriesLabelPosition,
+    /// Draw point markers only for series with at most this many points.
+    markers_up_to: usize,
+}
+
+/// The one line-chart drawer behind [`line_chart`] and [`curve_chart_at`]: non-finite points are
+/// skipped, colours cycle through tab10, the SVG is written atomically.
+fn draw_curves(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    style: CurveStyle,
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, style.size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+        let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+        let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", style.caption_size))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        for (i, s) in series.iter().enumerate() {
+            let color = TAB10[i % TAB10.len()];
+            let finite = || {
+                s.points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite())
+            };
+            chart
+                .draw_series(LineSeries::new(finite(), color.stroke_width(2)))
+                .map_err(|e| anyhow!("plot: {e}"))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            if s.points.len() <= style.markers_up_to {
+                chart
+                    .draw_series(finite().map(|p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| anyhow!("plot: {e}"))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.9))
+            .position(style.legend)
             .draw()
             .map_err(|e| anyhow!("plot: {e}"))?;
         root.present().map_err(|e| anyhow!("plot: {e}"))?;
