@@ -62,7 +62,19 @@ enum Command {
     Expressivity(expressivity::ExpressivityArgs),
 }
 
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`mathnn … | head`) makes `println!` panic.
+/// Restoring the default action ends the process quietly there, as other command-line tools do.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; `signal` with SIG_DFL only resets
+    // the disposition of SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -1,7 +1,5 @@
 //! The one error type of `generalization`. Every variant names the argument, data set or file involved.
 
-use std::path::PathBuf;
-
 /// Errors of `generalization`.
 #[derive(Debug, thiserror::Error)]
 pub enum GenError {
@@ -20,10 +18,6 @@ pub enum GenError {
     /// A data set cannot be used as asked (empty, non-finite, wrong shape).
     #[error("data set `{dataset}`: {reason}")]
     BadData { dataset: String, reason: String },
-
-    /// A checkpoint is unreadable or belongs to a different run.
-    #[error("checkpoint {path}: {reason}")]
-    Checkpoint { path: PathBuf, reason: String },
 }
 
 /// Result alias of `generalization`.

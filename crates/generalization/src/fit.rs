@@ -30,19 +30,16 @@
 //! assert!(report.epochs <= 3 && report.history.len() == report.epochs);
 //! ```
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use indicatif::ProgressBar;
-use nn_core::checkpoint::{
-    load_into_varmap, load_tensors, read_json, save_tensors, varmap_tensors, write_json_atomic,
-};
+use nn_core::checkpoint::{RunIdentity, resume_run, save_run};
 use nn_core::data::Dataset;
 use nn_core::layers::cross_entropy;
-use nn_core::models::{Classifier, ModelConfig};
+use nn_core::models::Classifier;
 use nn_core::optim::{LrSchedule, Optimizer, OptimizerConfig};
 use nn_core::train::{epoch_seed, evaluate};
 use serde::{Deserialize, Serialize};
@@ -243,21 +240,6 @@ impl FitReport {
     }
 }
 
-/// What the checkpoint directory records besides the tensors.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct FitState {
-    format: u32,
-    model: ModelConfig,
-    config: FitConfig,
-    data: String,
-    epochs_done: usize,
-    steps: u64,
-    weights: String,
-    history: Vec<EpochRecord>,
-}
-
-const STATE_FILE: &str = "state.json";
-
 fn check_fits(model: &dyn Classifier, data: &Dataset, what: &str) -> Result<()> {
     let input = model.config().input;
     let (c, h, w) = data.image_shape();
@@ -350,12 +332,24 @@ pub fn fit(
     let mut history = Vec::new();
     let mut resumed_after_epoch = None;
     if let Some(dir) = &options.checkpoint_dir
-        && let Some(state) = read_state(dir, model.config(), config, &data_id)?
+        && let Some(state) = resume_run::<FitConfig, EpochRecord>(
+            dir,
+            RunIdentity {
+                model: model.config(),
+                config,
+                data: &data_id,
+            },
+            // Only the epoch budget may change between a run and its continuation.
+            |saved, now| {
+                &FitConfig {
+                    max_epochs: now.max_epochs,
+                    ..saved.clone()
+                } == now
+            },
+            varmap,
+            &mut optimizer,
+        )?
     {
-        let path = dir.join(&state.weights);
-        let tensors = load_tensors(&path, &device)?;
-        load_into_varmap(varmap, &tensors, "model.", &path)?;
-        optimizer.load_state(&tensors, state.steps)?;
         resumed_after_epoch = Some(state.epochs_done);
         history = state.history;
         tracing::info!(
@@ -431,11 +425,13 @@ pub fn fit(
         if let Some(dir) = &options.checkpoint_dir
             && (last || history.len().is_multiple_of(options.checkpoint_every))
         {
-            write_state(
+            save_run(
                 dir,
-                model.config(),
-                config,
-                &data_id,
+                RunIdentity {
+                    model: model.config(),
+                    config,
+                    data: &data_id,
+                },
                 varmap,
                 &optimizer,
                 &history,
@@ -444,11 +440,13 @@ pub fn fit(
         }
     }
     if unsaved && let Some(dir) = &options.checkpoint_dir {
-        write_state(
+        save_run(
             dir,
-            model.config(),
-            config,
-            &data_id,
+            RunIdentity {
+                model: model.config(),
+                config,
+                data: &data_id,
+            },
             varmap,
             &optimizer,
             &history,
@@ -461,94 +459,4 @@ pub fn fit(
         config.target_accuracy,
         resumed_after_epoch,
     ))
-}
-
-fn read_state(
-    dir: &Path,
-    model: &ModelConfig,
-    config: &FitConfig,
-    data: &str,
-) -> Result<Option<FitState>> {
-    let path = dir.join(STATE_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let state: FitState = read_json(&path)?;
-    let mismatch = |what: &str, saved: String, now: String| GenError::Checkpoint {
-        path: path.clone(),
-        reason: format!(
-            "belongs to a different run ({what}: checkpoint has {saved}, this run has {now}); use another directory or delete it"
-        ),
-    };
-    if &state.model != model {
-        return Err(mismatch(
-            "model",
-            format!("{:?}", state.model),
-            format!("{model:?}"),
-        ));
-    }
-    if state.data != data {
-        return Err(mismatch("data", state.data.clone(), data.to_string()));
-    }
-    let comparable = FitConfig {
-        max_epochs: config.max_epochs,
-        ..state.config.clone()
-    };
-    if &comparable != config {
-        return Err(mismatch(
-            "settings",
-            format!("{:?}", state.config),
-            format!("{config:?}"),
-        ));
-    }
-    if state.history.len() != state.epochs_done {
-        return Err(GenError::Checkpoint {
-            path,
-            reason: format!(
-                "records {} epochs but says {} are done",
-                state.history.len(),
-                state.epochs_done
-            ),
-        });
-    }
-    Ok(Some(state))
-}
-
-fn write_state(
-    dir: &Path,
-    model: &ModelConfig,
-    config: &FitConfig,
-    data: &str,
-    varmap: &VarMap,
-    optimizer: &Optimizer,
-    history: &[EpochRecord],
-) -> Result<()> {
-    let weights = format!("weights-epoch{}.safetensors", history.len());
-    let mut tensors: HashMap<String, Tensor> = varmap_tensors(varmap)?
-        .into_iter()
-        .map(|(k, v)| (format!("model.{k}"), v))
-        .collect();
-    tensors.extend(optimizer.state_tensors());
-    save_tensors(&tensors, &dir.join(&weights))?;
-    // state.json is the commit point: it only ever names a complete weights file.
-    let state = FitState {
-        format: 1,
-        model: model.clone(),
-        config: config.clone(),
-        data: data.to_string(),
-        epochs_done: history.len(),
-        steps: optimizer.steps(),
-        weights: weights.clone(),
-        history: history.to_vec(),
-    };
-    write_json_atomic(&dir.join(STATE_FILE), &state)?;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with("weights-epoch") && name != weights {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    Ok(())
 }

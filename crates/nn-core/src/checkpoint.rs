@@ -1,7 +1,9 @@
 //! Atomic file writes and safetensors checkpoints.
 //!
 //! Every file is written to a temporary sibling, flushed to disk, then renamed over the target, so a
-//! crash leaves either the old file or the new one, never half of one.
+//! crash leaves either the old file or the new one, never half of one. [`save_run`] / [`resume_run`] are
+//! the checkpoint directory of a single-model training run (weights, optimiser state, history), shared by
+//! [`crate::train::train`] and other runners.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -10,6 +12,11 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::models::ModelConfig;
+use crate::optim::Optimizer;
 use crate::{NnError, Result};
 
 /// Writes `path` atomically: `write` fills a temporary sibling file, which is flushed to disk and renamed
@@ -142,6 +149,139 @@ pub fn save_varmap(varmap: &VarMap, path: &Path) -> Result<()> {
 pub fn load_varmap(varmap: &VarMap, path: &Path) -> Result<()> {
     let tensors = load_tensors(path, &Device::Cpu)?;
     load_into_varmap(varmap, &tensors, "", path)
+}
+
+/// The file name of a run checkpoint's commit point.
+pub const RUN_STATE_FILE: &str = "state.json";
+
+/// What identifies a single-model training run, checked on resume: a checkpoint directory belongs to
+/// one model, one set of settings `C` and one data set (a fingerprint string).
+#[derive(Debug, Clone, Copy)]
+pub struct RunIdentity<'a, C> {
+    pub model: &'a ModelConfig,
+    pub config: &'a C,
+    pub data: &'a str,
+}
+
+/// `state.json` of a run checkpoint directory: the run's identity, how far it got, its per-epoch history
+/// `H`, and the name of the weights file — written last, so it only ever names a complete file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState<C, H> {
+    pub format: u32,
+    pub model: ModelConfig,
+    /// The run's settings (`train` in checkpoints written before the field was shared).
+    #[serde(alias = "train")]
+    pub config: C,
+    pub data: String,
+    pub epochs_done: usize,
+    /// Optimiser steps taken.
+    pub steps: u64,
+    /// The safetensors file (in the same directory) with the weights (`model.` + variable name) and
+    /// the optimiser state.
+    pub weights: String,
+    pub history: Vec<H>,
+}
+
+/// Saves a run after `history.len()` epochs: weights and optimiser state to
+/// `weights-epoch<k>.safetensors`, then [`RUN_STATE_FILE`] (the commit point), then removes older
+/// weight files. Every write is atomic.
+pub fn save_run<C: Serialize + Clone, H: Serialize + Clone>(
+    dir: &Path,
+    id: RunIdentity<'_, C>,
+    varmap: &VarMap,
+    optimizer: &Optimizer,
+    history: &[H],
+) -> Result<()> {
+    let epochs_done = history.len();
+    let weights = format!("weights-epoch{epochs_done}.safetensors");
+    let mut tensors: HashMap<String, Tensor> = varmap_tensors(varmap)?
+        .into_iter()
+        .map(|(k, v)| (format!("model.{k}"), v))
+        .collect();
+    tensors.extend(optimizer.state_tensors());
+    save_tensors(&tensors, &dir.join(&weights))?;
+    let state = RunState {
+        format: 1,
+        model: id.model.clone(),
+        config: id.config.clone(),
+        data: id.data.to_string(),
+        epochs_done,
+        steps: optimizer.steps(),
+        weights: weights.clone(),
+        history: history.to_vec(),
+    };
+    write_json_atomic(&dir.join(RUN_STATE_FILE), &state)?;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("weights-epoch") && name != weights {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resumes a run saved by [`save_run`]: `Ok(None)` when `dir` holds no checkpoint; otherwise restores
+/// the weights into `varmap` and the optimiser state, and returns the saved state. A checkpoint of a
+/// different run — another model, data fingerprint, or settings for which `same_settings(saved, now)`
+/// is false (e.g. anything but the epoch budget differs) — is an error naming the difference.
+pub fn resume_run<C, H>(
+    dir: &Path,
+    id: RunIdentity<'_, C>,
+    same_settings: impl Fn(&C, &C) -> bool,
+    varmap: &VarMap,
+    optimizer: &mut Optimizer,
+) -> Result<Option<RunState<C, H>>>
+where
+    C: DeserializeOwned + std::fmt::Debug,
+    H: DeserializeOwned,
+{
+    let path = dir.join(RUN_STATE_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let state: RunState<C, H> = read_json(&path)?;
+    let mismatch = |what: &str, saved: String, now: String| NnError::Checkpoint {
+        path: path.clone(),
+        reason: format!(
+            "belongs to a different run ({what}: checkpoint has {saved}, this run has {now}); use \
+             another output directory or delete it"
+        ),
+    };
+    if &state.model != id.model {
+        return Err(mismatch(
+            "model",
+            format!("{:?}", state.model),
+            format!("{:?}", id.model),
+        ));
+    }
+    if state.data != id.data {
+        return Err(mismatch("data", state.data.clone(), id.data.to_string()));
+    }
+    if !same_settings(&state.config, id.config) {
+        return Err(mismatch(
+            "settings",
+            format!("{:?}", state.config),
+            format!("{:?}", id.config),
+        ));
+    }
+    if state.history.len() != state.epochs_done {
+        return Err(NnError::Checkpoint {
+            path,
+            reason: format!(
+                "records {} epochs but says {} are done",
+                state.history.len(),
+                state.epochs_done
+            ),
+        });
+    }
+    let weights_path = dir.join(&state.weights);
+    // Loaded on the CPU; `load_into_varmap` and `load_state` move each tensor to its variable's device.
+    let tensors = load_tensors(&weights_path, &Device::Cpu)?;
+    load_into_varmap(varmap, &tensors, "model.", &weights_path)?;
+    optimizer.load_state(&tensors, state.steps)?;
+    Ok(Some(state))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! assert_eq!(report.history.len(), 2);
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{D, DType, Tensor};
@@ -30,12 +30,10 @@ use candle_nn::VarMap;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{
-    load_into_varmap, load_tensors, read_json, save_tensors, varmap_tensors, write_json_atomic,
-};
+use crate::checkpoint::{RunIdentity, resume_run, save_run};
 use crate::data::Dataset;
 use crate::layers::cross_entropy;
-use crate::models::{Classifier, ModelConfig};
+use crate::models::Classifier;
 use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
 use crate::{NnError, Result};
 
@@ -141,21 +139,6 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<u64>>,
 }
 
-/// What a checkpoint directory records besides the tensors.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointState {
-    format: u32,
-    model: ModelConfig,
-    train: TrainConfig,
-    data: String,
-    epochs_done: usize,
-    steps: u64,
-    weights: String,
-    history: Vec<EpochMetrics>,
-}
-
-const STATE_FILE: &str = "state.json";
-
 /// The seed of epoch `epoch`'s batch order (SplitMix64 of the run seed and the epoch).
 pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -206,12 +189,24 @@ pub fn train(
     let mut history = Vec::new();
     let mut resumed_after_epoch = None;
     if let Some(dir) = &options.checkpoint_dir
-        && let Some(state) = read_checkpoint(dir, model.config(), config, &fingerprint)?
+        && let Some(state) = resume_run::<TrainConfig, EpochMetrics>(
+            dir,
+            RunIdentity {
+                model: model.config(),
+                config,
+                data: &fingerprint,
+            },
+            // Only the epoch budget may change between a run and its continuation.
+            |saved, now| {
+                &TrainConfig {
+                    epochs: now.epochs,
+                    ..saved.clone()
+                } == now
+            },
+            varmap,
+            &mut optimizer,
+        )?
     {
-        let weights_path = dir.join(&state.weights);
-        let tensors = load_tensors(&weights_path, &device)?;
-        load_into_varmap(varmap, &tensors, "model.", &weights_path)?;
-        optimizer.load_state(&tensors, state.steps)?;
         resumed_after_epoch = Some(state.epochs_done);
         history = state.history;
         tracing::info!(
@@ -284,14 +279,15 @@ pub fn train(
         tracing::info!(?metrics, "epoch done");
         history.push(metrics);
         if let Some(dir) = &options.checkpoint_dir {
-            write_checkpoint(
+            save_run(
                 dir,
-                model.config(),
-                config,
-                &fingerprint,
+                RunIdentity {
+                    model: model.config(),
+                    config,
+                    data: &fingerprint,
+                },
                 varmap,
                 &optimizer,
-                epoch + 1,
                 &history,
             )?;
         }
@@ -382,86 +378,4 @@ pub fn evaluate(model: &dyn Classifier, data: &Dataset, batch_size: usize) -> Re
         loss: if n == 0 { 0.0 } else { loss_sum / n as f64 },
         confusion,
     })
-}
-
-fn read_checkpoint(
-    dir: &Path,
-    model: &ModelConfig,
-    config: &TrainConfig,
-    data: &str,
-) -> Result<Option<CheckpointState>> {
-    let path = dir.join(STATE_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let state: CheckpointState = read_json(&path)?;
-    let mismatch = |what: &str, saved: String, now: String| NnError::Checkpoint {
-        path: path.clone(),
-        reason: format!(
-            "belongs to a different run ({what}: checkpoint has {saved}, this run has {now}); use another output directory or delete it"
-        ),
-    };
-    if &state.model != model {
-        return Err(mismatch(
-            "model",
-            format!("{:?}", state.model),
-            format!("{model:?}"),
-        ));
-    }
-    if state.data != data {
-        return Err(mismatch("data", state.data.clone(), data.to_string()));
-    }
-    let comparable = TrainConfig {
-        epochs: config.epochs,
-        ..state.train.clone()
-    };
-    if &comparable != config {
-        return Err(mismatch(
-            "training settings",
-            format!("{:?}", state.train),
-            format!("{config:?}"),
-        ));
-    }
-    Ok(Some(state))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_checkpoint(
-    dir: &Path,
-    model: &ModelConfig,
-    config: &TrainConfig,
-    data: &str,
-    varmap: &VarMap,
-    optimizer: &Optimizer,
-    epochs_done: usize,
-    history: &[EpochMetrics],
-) -> Result<()> {
-    let weights = format!("weights-epoch{epochs_done}.safetensors");
-    let mut tensors: std::collections::HashMap<String, Tensor> = varmap_tensors(varmap)?
-        .into_iter()
-        .map(|(k, v)| (format!("model.{k}"), v))
-        .collect();
-    tensors.extend(optimizer.state_tensors());
-    save_tensors(&tensors, &dir.join(&weights))?;
-    // state.json is the commit point: it only ever names a weights file that is complete.
-    let state = CheckpointState {
-        format: 1,
-        model: model.clone(),
-        train: config.clone(),
-        data: data.to_string(),
-        epochs_done,
-        steps: optimizer.steps(),
-        weights: weights.clone(),
-        history: history.to_vec(),
-    };
-    write_json_atomic(&dir.join(STATE_FILE), &state)?;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with("weights-epoch") && name != weights {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    Ok(())
 }

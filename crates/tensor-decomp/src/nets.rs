@@ -39,9 +39,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::{Init, Linear, VarBuilder};
-use nn_core::models::{Classifier, InputSpec, ModelConfig, ModelKind, Tap};
+use nn_core::models::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use serde::{Deserialize, Serialize};
 
 use ndarray::{Array2, Array3};
@@ -219,11 +219,9 @@ enum Weights {
 /// A TT or CP network (see the module docs).
 pub struct TensorNet {
     config: TensorNetConfig,
-    model_config: ModelConfig,
+    meta: ModelMeta,
     feature: Linear,
     weights: Weights,
-    dtype: DType,
-    device: Device,
 }
 
 /// Mean of the feature map's output at zero pre-activation (σ(0)).
@@ -338,18 +336,20 @@ pub fn tensor_net(config: &TensorNetConfig, vb: VarBuilder) -> Result<TensorNet>
         }
     };
     Ok(TensorNet {
-        model_config: ModelConfig {
-            // nn-core's ModelKind has no variant for models defined outside nn-core; the kind is not used
-            // to rebuild tensor networks (see `TensorNet::tensor_config`).
-            kind: ModelKind::Mlp,
-            input: config.input,
-            mlp_widths: Vec::new(),
+        meta: ModelMeta {
+            config: ModelConfig {
+                // nn-core's ModelKind has no variant for models defined outside nn-core; the kind is not
+                // used to rebuild tensor networks (see `TensorNet::tensor_config`).
+                kind: ModelKind::Mlp,
+                input: config.input,
+                mlp_widths: Vec::new(),
+            },
+            dtype,
+            device,
         },
         config: config.clone(),
         feature,
         weights,
-        dtype,
-        device,
     })
 }
 
@@ -475,15 +475,7 @@ impl Classifier for TensorNet {
         Ok(logits)
     }
 
-    fn config(&self) -> &ModelConfig {
-        &self.model_config
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    fn device(&self) -> Device {
-        self.device.clone()
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
     }
 }

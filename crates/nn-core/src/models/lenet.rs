@@ -4,10 +4,10 @@
 //! Activations: `conv1`, `relu1`, `pool1`, `conv2`, `relu2`, `pool2`, `fc1`, `relu3`, `logits`.
 //! On 28×28 inputs: 431,080 parameters.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, VarBuilder, conv2d, linear};
 
-use super::{Classifier, InputSpec, ModelConfig, ModelKind, Tap};
+use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::layers::max_pool2d;
 use crate::{NnError, Result};
 
@@ -17,9 +17,7 @@ pub struct LeNet {
     conv2: Conv2d,
     fc1: Linear,
     fc2: Linear,
-    config: ModelConfig,
-    device: Device,
-    dtype: DType,
+    meta: ModelMeta,
 }
 
 /// A LeNet for `input` (needs images of at least 16×16).
@@ -42,9 +40,7 @@ pub fn lenet(input: InputSpec, vb: VarBuilder) -> Result<LeNet> {
         conv2: conv2d(20, 50, 5, cfg, vb.pp("conv2"))?,
         fc1: linear(50 * h * w, 500, vb.pp("fc1"))?,
         fc2: linear(500, input.num_classes, vb.pp("fc2"))?,
-        config: ModelConfig::new(ModelKind::Lenet, input),
-        device: vb.device().clone(),
-        dtype: vb.dtype(),
+        meta: ModelMeta::new(ModelConfig::new(ModelKind::Lenet, input), &vb),
     })
 }
 
@@ -70,15 +66,7 @@ impl Classifier for LeNet {
         Ok(step("logits", self.fc2.forward(&h)?))
     }
 
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    fn device(&self) -> Device {
-        self.device.clone()
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
     }
 }

@@ -2,19 +2,17 @@
 //!
 //! Activations: `fc1`, `relu1`, …, `logits`. 784-512-512-10 has 669,706 parameters.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder, linear};
 
-use super::{Classifier, InputSpec, ModelConfig, ModelKind, Tap};
+use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::{NnError, Result};
 
 /// Multi-layer perceptron.
 pub struct Mlp {
     hidden: Vec<Linear>,
     out: Linear,
-    config: ModelConfig,
-    device: Device,
-    dtype: DType,
+    meta: ModelMeta,
 }
 
 /// An MLP for `input` with hidden `widths` (empty: a linear classifier).
@@ -40,9 +38,7 @@ pub fn mlp(input: InputSpec, widths: &[usize], vb: VarBuilder) -> Result<Mlp> {
     Ok(Mlp {
         hidden,
         out,
-        config,
-        device: vb.device().clone(),
-        dtype: vb.dtype(),
+        meta: ModelMeta::new(config, &vb),
     })
 }
 
@@ -65,15 +61,7 @@ impl Classifier for Mlp {
         Ok(logits)
     }
 
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    fn device(&self) -> Device {
-        self.device.clone()
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
     }
 }

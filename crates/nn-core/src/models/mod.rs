@@ -148,6 +148,26 @@ impl ModelConfig {
     }
 }
 
+/// What every [`Classifier`] carries besides its layers: the configuration it was built from and where
+/// its parameters live.
+#[derive(Debug, Clone)]
+pub struct ModelMeta {
+    pub config: ModelConfig,
+    pub dtype: candle_core::DType,
+    pub device: candle_core::Device,
+}
+
+impl ModelMeta {
+    /// `config`, with the dtype and device of the variables `vb` creates.
+    pub fn new(config: ModelConfig, vb: &VarBuilder) -> Self {
+        Self {
+            config,
+            dtype: vb.dtype(),
+            device: vb.device().clone(),
+        }
+    }
+}
+
 /// Receives `(name, activation)` pairs during a forward pass.
 pub type Tap<'a> = &'a mut dyn FnMut(&str, &Tensor);
 
@@ -157,8 +177,13 @@ pub trait Classifier: Send + Sync {
     /// one is `"logits"`. `train` switches batch norm to batch statistics (and updates running statistics).
     fn forward_tapped(&self, x: &Tensor, train: bool, tap: Tap<'_>) -> candle_core::Result<Tensor>;
 
+    /// The model's configuration, parameter dtype and device.
+    fn meta(&self) -> &ModelMeta;
+
     /// The model's configuration.
-    fn config(&self) -> &ModelConfig;
+    fn config(&self) -> &ModelConfig {
+        &self.meta().config
+    }
 
     /// Logits `[N, num_classes]`.
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
@@ -209,10 +234,14 @@ pub trait Classifier: Send + Sync {
     }
 
     /// Parameter dtype.
-    fn dtype(&self) -> candle_core::DType;
+    fn dtype(&self) -> candle_core::DType {
+        self.meta().dtype
+    }
 
     /// Parameter device.
-    fn device(&self) -> candle_core::Device;
+    fn device(&self) -> candle_core::Device {
+        self.meta().device.clone()
+    }
 }
 
 /// Builds the model `config` describes, creating its variables through `vb`.

@@ -4,13 +4,13 @@
 //!
 //! Activations: `stem`, `stage{s}` (after each block's final ReLU), `pool`, `logits`.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::{
     BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder, batch_norm,
     conv2d_no_bias, linear,
 };
 
-use super::{Classifier, InputSpec, ModelConfig, ModelKind, Tap};
+use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::Result;
 use crate::layers::global_avg_pool2d;
 
@@ -75,9 +75,7 @@ pub struct ResNetSmall {
     stem: ConvBn,
     stages: Vec<BasicBlock>,
     fc: Linear,
-    config: ModelConfig,
-    device: Device,
-    dtype: DType,
+    meta: ModelMeta,
 }
 
 /// A small ResNet for `input` (any image size ≥ 1 px; global pooling removes the spatial size).
@@ -99,9 +97,7 @@ pub fn resnet_small(input: InputSpec, vb: VarBuilder) -> Result<ResNetSmall> {
         stem,
         stages,
         fc: linear(c_in, input.num_classes, vb.pp("fc"))?,
-        config: ModelConfig::new(ModelKind::ResnetSmall, input),
-        device: vb.device().clone(),
-        dtype: vb.dtype(),
+        meta: ModelMeta::new(ModelConfig::new(ModelKind::ResnetSmall, input), &vb),
     })
 }
 
@@ -120,15 +116,7 @@ impl Classifier for ResNetSmall {
         Ok(logits)
     }
 
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    fn device(&self) -> Device {
-        self.device.clone()
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
     }
 }

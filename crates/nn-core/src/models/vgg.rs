@@ -4,10 +4,10 @@
 //! Activations: `block{b}_conv{i}`, `block{b}_relu{i}`, `block{b}_pool` for b = 1..3, i = 1..2, then `fc1`,
 //! `relu_fc1`, `logits`.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, VarBuilder, conv2d, linear};
 
-use super::{Classifier, InputSpec, ModelConfig, ModelKind, Tap};
+use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::layers::max_pool2d;
 use crate::{NnError, Result};
 
@@ -18,9 +18,7 @@ pub struct VggSmall {
     convs: Vec<[Conv2d; 2]>,
     fc1: Linear,
     fc2: Linear,
-    config: ModelConfig,
-    device: Device,
-    dtype: DType,
+    meta: ModelMeta,
 }
 
 /// A small VGG for `input` (needs images of at least 8×8).
@@ -53,9 +51,7 @@ pub fn vgg_small(input: InputSpec, vb: VarBuilder) -> Result<VggSmall> {
         convs,
         fc1: linear(c_in * h * w, 128, vb.pp("fc1"))?,
         fc2: linear(128, input.num_classes, vb.pp("fc2"))?,
-        config: ModelConfig::new(ModelKind::VggSmall, input),
-        device: vb.device().clone(),
-        dtype: vb.dtype(),
+        meta: ModelMeta::new(ModelConfig::new(ModelKind::VggSmall, input), &vb),
     })
 }
 
@@ -86,15 +82,7 @@ impl Classifier for VggSmall {
         Ok(logits)
     }
 
-    fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    fn device(&self) -> Device {
-        self.device.clone()
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
     }
 }
