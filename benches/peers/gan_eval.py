@@ -4,9 +4,11 @@
   package cannot be imported, so its function is taken verbatim from the installed package source
   (`pip install pytorch-fid==0.3.0 --no-deps`); the label printed says which.
 * Geometry Score: the reference pipeline (benches/peers/gs_reference_pipeline.py: scipy cdist, gudhi
-  WitnessComplex, Z/2 persistence, RLT), one draw and 20-draw MRLTs.
+  WitnessComplex, Z/2 persistence, RLT), one draw (median wall and thread-CPU seconds over --reps) and
+  200-draw MRLTs.
 
-Usage: python3 benches/peers/gan_eval.py [--bench] [--mathnn target/release/mathnn] [--criterion target/criterion]
+Usage: python3 benches/peers/gan_eval.py [--bench] [--only all|fid|gs] [--reps 15] [--mathnn target/release/mathnn]
+       [--criterion target/criterion]
 (`cargo build --release -p experiments` first; `--bench` runs the criterion bench right before the peers.)
 Needs numpy, scipy, gudhi (and pytorch-fid --no-deps). Prints a Markdown table for docs/performance.md.
 """
@@ -39,12 +41,20 @@ def load_pytorch_fid():
 
 
 def timed(f, reps):
-    best, out = [], None
+    """Median wall seconds and the last result."""
+    wall, _, out = timed2(f, reps)
+    return wall, out
+
+
+def timed2(f, reps):
+    """Median wall seconds, median CPU seconds of this thread (`time.thread_time`), last result."""
+    wall, cpu, out = [], [], None
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         out = f()
-        best.append(time.perf_counter() - t)
-    return float(np.median(best)), out
+        cpu.append(time.thread_time() - c)
+        wall.append(time.perf_counter() - t)
+    return float(np.median(wall)), float(np.median(cpu)), out
 
 
 def criterion_ns(root, *path):
@@ -67,18 +77,22 @@ def main():
     ap.add_argument("--criterion", default="target/criterion")
     ap.add_argument("--bench", action="store_true",
                     help="run `cargo bench -p benches --bench gan_eval` first, so both sides see the same load")
+    ap.add_argument("--only", choices=["all", "fid", "gs"], default="all")
+    ap.add_argument("--reps", type=int, default=15, help="repetitions of one GS draw (medians)")
     a = ap.parse_args()
     if a.bench:
         print(f"load average before cargo bench: {os.getloadavg()}")
-        subprocess.run(["cargo", "bench", "-p", "benches", "--bench", "gan_eval"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        filt = [] if a.only == "all" else ["--", "gs_draw" if a.only == "gs" else "fid"]
+        subprocess.run(["cargo", "bench", "-p", "benches", "--bench", "gan_eval"] + filt, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={**os.environ, "RAYON_NUM_THREADS": "1"})
     cfd, label = load_pytorch_fid()
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, gudhi {gsref.gudhi.__version__}; {label}")
     print(f"load average at start: {os.getloadavg()}, cores: {os.cpu_count()}")
     rng = np.random.default_rng(0)
     tmp = tempfile.mkdtemp()
     rows = []
-    for d in (64, 2048):
+    for d in (64, 2048) if a.only in ("all", "fid") else ():
         n = max(2 * d, 1000)
         mix = rng.normal(size=(d, d)) / np.sqrt(d)
         A, B = rng.normal(size=(n, d)) @ mix, rng.normal(size=(n, d)) @ mix
@@ -96,7 +110,8 @@ def main():
                      t_stats + t_py, t_cli * 1e9, None))
         print(f"d={d}: pytorch-fid {v_py:.12g}, mathnn {out['fid']:.12g}, "
               f"rel diff {abs(v_py - out['fid']) / abs(v_py):.2e}")
-    for name, X, L0 in [("N=2000, 2-D circle", None, 64), ("N=5000, 784-D Gaussian", None, 64)]:
+    gs_cases = [("N=2000, 2-D circle", None, 64), ("N=5000, 784-D Gaussian", None, 64)]
+    for name, X, L0 in gs_cases if a.only in ("all", "gs") else ():
         if X is None and "2-D" in name:
             t = rng.uniform(0, 2 * np.pi, 2000)
             X = np.c_[np.cos(t), np.sin(t)] + 0.05 * rng.normal(size=(2000, 2))
@@ -107,14 +122,18 @@ def main():
         idx = rng.choice(N, L0)
         px, pi = os.path.join(tmp, "x.npy"), os.path.join(tmp, "idx.npy")
         np.save(px, X), np.save(pi, idx.astype(np.int64))
-        t_py, (intervals, alpha, _) = timed(lambda: gsref.h1_intervals(X, idx, gamma), 5)
+        t_py, c_py, (intervals, alpha, _) = timed2(lambda: gsref.h1_intervals(X, idx, gamma), a.reps)
         r_py = gsref.rlt_of_intervals(intervals, alpha, 100)
         t_cli, out = run_cli(a.mathnn, ["rlt", px, "--landmark-indices", pi, "--gamma", repr(gamma)])
         key = "n2000_d2_default" if N == 2000 else "n5000_d784_default"
-        rows.append((f"GS one draw, {name}, L0=64, γ=N/640000", t_py, criterion_ns(a.criterion, "gs_draw", key), None))
+        rows.append((f"GS one draw, {name}, L0=64, γ=N/640000 — wall", t_py, criterion_ns(a.criterion, "gs_draw", key), None))
+        rows.append((f"GS one draw, {name}, L0=64, γ=N/640000 — thread CPU", c_py,
+                     criterion_ns(a.criterion, "gs_draw_cpu", key), None))
         rows.append((f"GS one draw, {name}: end to end (CLI incl. .npy reading)", t_py, t_cli * 1e9, None))
         print(f"{name}: {len(intervals)} bars (ref) vs {len(out['bars'])} (mathnn); "
               f"max |ΔRLT| = {np.max(np.abs(np.array(out['rlt']) - r_py)):.2e}")
+        if a.only == "gs":
+            continue
         t_pym, m_py = timed(lambda: gsref.mrlt(X, 64, gamma, 100, 200, seed=1), 1)
         t_clim, outm = run_cli(a.mathnn, ["gs", px, "--n", "200", "--gamma", repr(gamma)], reps=1)
         rows.append((f"MRLT, 200 draws, {name} (CLI incl. .npy reading, 2 threads)", t_pym, t_clim * 1e9, None))

@@ -31,12 +31,10 @@ fn one_draw_equals_gudhi_through_the_reference_pipeline() {
             Array2::from_shape_vec((rows.len(), d), rows.into_iter().flatten().collect()).unwrap();
         let landmarks: Vec<usize> = serde_json::from_value(case["landmarks"].clone()).unwrap();
         let gamma = case["gamma"].as_f64().unwrap();
-        // Below GEMM_MIN_DIM the distances are bit-for-bit scipy's; above, round-off level.
-        let tol = if d >= gan_eval::gs::GEMM_MIN_DIM {
-            1e-9
-        } else {
-            1e-12
-        };
+        // Below GEMM_MIN_DIM the distances are bit-for-bit scipy's; above, the exact route's 16-lane
+        // sums differ from cdist's in the last bits only.
+        let _ = d;
+        let tol = 1e-12;
         for (i_max, key) in [(10, "rlt10"), (100, "rlt100")] {
             let r = relative_living_times(points.view(), &landmarks, gamma, i_max).unwrap();
             let alpha = case["alpha_max"].as_f64().unwrap();
