@@ -7,13 +7,18 @@
 //! mathnn uap pgd      --checkpoint runs/lenet --eps 0.2 --steps 300 --out upgd.json
 //! mathnn uap eval     --checkpoint runs/vgg --perturbation sv.json [--defence median:3]   # transfer
 //! mathnn uap deepfool --checkpoint runs/lenet --images 500
+//! mathnn uap substitute --checkpoint runs/lenet --rounds 6 --seed-images 150   # black box, labels only
+//! mathnn uap train    --model resnet-small --dataset fashion-mnist --augment linf:0.2:0.5 --out runs/rs
 //! ```
 //! Every fooling rate is printed with the clipping used and next to random ±ε signs of the same ℓ∞ norm.
 
 use std::path::{Path, PathBuf};
 
 use adversarial::attacks::{DeepFoolConfig, EVAL_BATCH, deepfool, predict};
-use adversarial::defences::{Defended, InputTransform};
+use adversarial::defences::{
+    Augmentation, Defended, InputTransform, SubstituteConfig, substitute_attack,
+    train_with_augmentation,
+};
 use adversarial::net::{LogitModel, Net};
 use adversarial::norm::{Clip, Norm, Perturbation, lp_norm, random_perturbation};
 use adversarial::power::{PowerConfig, sv_uap};
@@ -25,10 +30,13 @@ use anyhow::{Context as _, Result, bail};
 use candle_core::{Device, Tensor};
 use clap::{Args, Subcommand};
 use nn_core::data::{Dataset, DatasetName};
+use nn_core::models::{InputSpec, ModelConfig, ModelKind};
+use nn_core::optim::{LrSchedule, OptimizerConfig};
+use nn_core::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::cli_train::load_trained;
-use crate::common::{load_data, progress_bar, write_json};
+use crate::cli_train::{RunConfig, load_trained};
+use crate::common::{load_data, new_model, progress_bar, provenance_label, write_json};
 
 /// Arguments of `mathnn uap`.
 #[derive(Args, Debug)]
@@ -52,6 +60,114 @@ pub enum UapCommand {
     Eval(EvalArgs),
     /// DeepFool on correctly classified test images: flip rate and minimal norms.
     Deepfool(DeepFoolArgs),
+    /// Papernot et al.'s black-box substitute attack on the model (labels only), FGSM transfer.
+    Substitute(SubstituteArgs),
+    /// Train a model with input augmentation (noise / brightness shifts); writes a `--checkpoint` dir.
+    Train(TrainAugArgs),
+}
+
+/// `mathnn uap train`.
+#[derive(Args, Debug)]
+pub struct TrainAugArgs {
+    /// Model: mlp, lenet, vgg-small or resnet-small.
+    #[arg(long, default_value = "resnet-small")]
+    pub model: String,
+    /// Data set: mnist or fashion-mnist.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub dataset: String,
+    /// Directory holding the data sets (else MATHNN_DATA, else the cache).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Train on the first N training images.
+    #[arg(long, default_value_t = 5000)]
+    pub limit_train: usize,
+    /// Epochs (Adam, batch 64).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Cosine decay of the rate to 0 over the epochs (else constant).
+    #[arg(long)]
+    pub cosine: bool,
+    /// Augmentation: none, gauss:SIGMA or linf:MAX_EPS[:FRACTION].
+    #[arg(long, default_value = "linf:0.2:0.5")]
+    pub augment: String,
+    /// Seed of the weights, batch order and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Test images for the reported accuracy.
+    #[arg(long, default_value_t = 1000)]
+    pub eval: usize,
+    /// Output directory (config.json, model.safetensors, metrics.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `mathnn uap train`: augmented training, written in the layout `mathnn train` uses.
+fn run_train(a: TrainAugArgs) -> Result<()> {
+    let kind: ModelKind = a.model.parse()?;
+    let dataset: DatasetName = a.dataset.parse()?;
+    let aug = Augmentation::parse(&a.augment)?;
+    if a.limit_train == 0 || a.eval == 0 {
+        bail!("--limit-train and --eval must be at least 1");
+    }
+    let data = load_data(dataset, a.data_dir.as_deref())?;
+    let train_set = data.train.take(a.limit_train.min(data.train.len()))?;
+    let test = data.test.take(a.eval.min(data.test.len()))?;
+    let (c, h, w) = train_set.image_shape();
+    let model_config = ModelConfig::new(kind, InputSpec::new(c, h, w, train_set.num_classes()));
+    let config = TrainConfig {
+        epochs: a.epochs,
+        optimizer: OptimizerConfig::adam(a.lr),
+        schedule: if a.cosine {
+            LrSchedule::Cosine {
+                epochs: a.epochs,
+                min_lr: 0.0,
+            }
+        } else {
+            LrSchedule::Constant
+        },
+        seed: a.seed,
+        ..TrainConfig::default()
+    };
+    let (varmap, model) = new_model(&model_config, a.seed, &Device::Cpu)?;
+    let bar = progress_bar(
+        a.quiet,
+        &format!("train {kind} on {dataset} ({})", aug.tag()),
+    );
+    let started = std::time::Instant::now();
+    let epochs = train_with_augmentation(
+        model.as_ref(),
+        &varmap,
+        &train_set,
+        Some(&test),
+        &aug,
+        &config,
+        Some(&bar),
+    )?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let out = crate::common::ensure_dir(&a.out)?;
+    let run_config = RunConfig {
+        dataset: dataset.to_string(),
+        data_provenance: provenance_label(train_set.provenance).to_string(),
+        model: model_config,
+        train: config,
+        limit_train: Some(a.limit_train),
+        limit_test: Some(a.eval),
+    };
+    write_json(&out.join("config.json"), &run_config)?;
+    nn_core::checkpoint::save_varmap(&varmap, &out.join("model.safetensors"))?;
+    let metrics = serde_json::json!({
+        "augmentation": aug, "epochs": epochs, "train_seconds": seconds,
+    });
+    write_json(&out.join("metrics.json"), &metrics)?;
+    println!("{}", serde_json::to_string_pretty(&metrics)?);
+    Ok(())
 }
 
 /// Options shared by every subcommand.
@@ -190,6 +306,56 @@ pub struct DeepFoolArgs {
     pub overshoot: f64,
 }
 
+/// `mathnn uap substitute`.
+#[derive(Args, Debug)]
+pub struct SubstituteArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Substitute architecture: mlp:W1,W2,… (hidden widths), lenet, vgg-small or resnet-small.
+    #[arg(long, default_value = "mlp:200,200")]
+    pub substitute: String,
+    /// Seed images S₀: held-out test images after the first --eval ones (the oracle labels them).
+    #[arg(long, default_value_t = 150)]
+    pub seed_images: usize,
+    /// Substitute training rounds ρ_max (ρ_max − 1 Jacobian augmentations).
+    #[arg(long, default_value_t = 6)]
+    pub rounds: usize,
+    /// Jacobian augmentation step λ, signed (cleverhans starts with −λ, towards the boundary).
+    #[arg(long, default_value_t = -0.1, allow_negative_numbers = true)]
+    pub lambda: f64,
+    /// Flip the sign of λ every TAU rounds (cleverhans: 3); 0: never.
+    #[arg(long, default_value_t = 3)]
+    pub tau: usize,
+    /// Substitute training epochs per round.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// FGSM budget ε on the substitute.
+    #[arg(long, default_value_t = 0.3)]
+    pub fgsm_eps: f64,
+    /// Seed of the substitute's weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `mlp:200,200` or a model kind, as the substitute's config for `input`.
+fn parse_substitute(s: &str, input: InputSpec) -> Result<ModelConfig> {
+    let (kind, widths) = match s.split_once(':') {
+        Some(("mlp", w)) => (ModelKind::Mlp, Some(w)),
+        _ => (s.parse::<ModelKind>()?, None),
+    };
+    let mut config = ModelConfig::new(kind, input);
+    if let Some(w) = widths {
+        config.mlp_widths = w
+            .split(',')
+            .map(|x| x.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .with_context(|| {
+                format!("invalid --substitute `{s}`: expected mlp:W1,W2,… with integer widths")
+            })?;
+    }
+    Ok(config)
+}
+
 /// What `--out` files hold.
 #[derive(Debug, Serialize, Deserialize)]
 struct SavedPerturbation {
@@ -205,6 +371,8 @@ struct Loaded {
     model_name: String,
     train: Dataset,
     test: Dataset,
+    /// The whole test set (`test` is its first `--eval` images).
+    all_test: Dataset,
 }
 
 fn load(common: &Common) -> Result<Loaded> {
@@ -220,6 +388,7 @@ fn load(common: &Common) -> Result<Loaded> {
         model_name: format!("{} on {}", config.model.kind, config.dataset),
         test: data.test.take(common.eval)?,
         train: data.train,
+        all_test: data.test,
     })
 }
 
@@ -328,6 +497,7 @@ fn parse_defence(s: &str) -> Result<InputTransform> {
 /// `mathnn uap`.
 pub fn run(args: UapArgs) -> Result<()> {
     match args.command {
+        UapCommand::Train(a) => run_train(a)?,
         UapCommand::Layers(c) => {
             let (config, varmap, _) = load_trained(&c.checkpoint)?;
             let net = Net::from_nn_core(&config.model, &varmap)?;
@@ -459,6 +629,52 @@ pub fn run(args: UapArgs) -> Result<()> {
             };
             print_report(a.common.json, &header, &rep, random)?;
         }
+        UapCommand::Substitute(a) => {
+            let l = load(&a.common)?;
+            let start = l.test.len();
+            if a.seed_images == 0 || start + a.seed_images > l.all_test.len() {
+                bail!(
+                    "--seed-images must be in 1..={} (test images after the first --eval {start}), got {}",
+                    l.all_test.len().saturating_sub(start),
+                    a.seed_images
+                );
+            }
+            let idx: Vec<usize> = (start..start + a.seed_images).collect();
+            let seed_set = l.all_test.subset(&idx)?;
+            let sub = parse_substitute(&a.substitute, l.net.input())?;
+            let cfg = SubstituteConfig {
+                rounds: a.rounds,
+                lambda: a.lambda,
+                tau: (a.tau > 0).then_some(a.tau),
+                train: TrainConfig {
+                    epochs: a.epochs,
+                    ..SubstituteConfig::default().train
+                },
+                fgsm_eps: a.fgsm_eps,
+                seed: a.seed,
+            };
+            let r = substitute_attack(&l.net, &seed_set, &l.test, &sub, &cfg)?;
+            if a.common.json {
+                let mut v = serde_json::to_value(&r)?;
+                v["oracle"] = serde_json::json!(l.model_name);
+                v["substitute"] = serde_json::json!(a.substitute);
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "oracle {} (labels only), substitute {}: {} oracle queries over {} rounds; substitute accuracy {:.2}% (agreement {:.2}%); oracle accuracy {:.2}% → {:.2}% on FGSM ε = {} examples crafted on the substitute ({:.2}% of labels changed)",
+                    l.model_name,
+                    a.substitute,
+                    r.oracle_queries,
+                    r.rounds.len(),
+                    100.0 * r.substitute_accuracy,
+                    100.0 * r.rounds.last().map(|x| x.agreement).unwrap_or(f64::NAN),
+                    100.0 * r.oracle_clean_accuracy,
+                    100.0 * r.oracle_adversarial_accuracy,
+                    r.fgsm_eps,
+                    100.0 * r.transfer_rate
+                );
+            }
+        }
         UapCommand::Deepfool(a) => {
             let l = load(&a.common)?;
             let head = l.test.take(a.images)?;
@@ -500,4 +716,23 @@ pub fn run(args: UapArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitute_specs_parse_or_fail_naming_the_option() {
+        let input = InputSpec::new(1, 28, 28, 10);
+        let c = parse_substitute("mlp:200,100", input).unwrap();
+        assert_eq!((c.kind, c.mlp_widths), (ModelKind::Mlp, vec![200, 100]));
+        assert_eq!(
+            parse_substitute("lenet", input).unwrap().kind,
+            ModelKind::Lenet
+        );
+        let e = format!("{:#}", parse_substitute("mlp:20x", input).unwrap_err());
+        assert!(e.contains("--substitute") && e.contains("mlp:20x"), "{e}");
+        assert!(parse_substitute("transformer", input).is_err());
+    }
 }

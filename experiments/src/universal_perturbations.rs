@@ -8,7 +8,11 @@
 //! per-image FGSM and DeepFool as references. Fooling rates are measured on held-out test images, clipped
 //! to [0, 1] (unclipped numbers at the reference ε too). Then the 3×3 transfer table, the (p,q)-singular
 //! value against the fooling rate across layers, the input-transform defences, Gaussian-noise training,
-//! and the Papernot substitute black-box attack.
+//! and the Papernot substitute black-box attack (in the paper's setting and in the reduced setting of
+//! cleverhans' old test). ResNet-small (batch norm) is trained with a larger, cosine-decayed rate and
+//! light ℓ∞ input augmentation ([`RESNET_AUGMENTATION`]): trained plainly it is fooled by random ±0.2
+//! signs and by a constant +0.1 brightness shift on 64–86 % of the images, so no universal attack could be
+//! told from noise on it.
 
 use std::time::Instant;
 
@@ -16,8 +20,8 @@ use adversarial::attacks::{
     DeepFoolConfig, DeepFoolReport, EVAL_BATCH, FgsmConfig, deepfool, fgsm, predict,
 };
 use adversarial::defences::{
-    Defended, InputTransform, SubstituteConfig, accuracy, substitute_attack,
-    train_with_gaussian_noise,
+    Augmentation, Defended, InputTransform, SubstituteConfig, accuracy, substitute_attack,
+    train_with_augmentation, train_with_gaussian_noise,
 };
 use adversarial::net::Net;
 use adversarial::norm::{Clip, Norm, random_perturbation};
@@ -29,6 +33,7 @@ use anyhow::Result;
 use candle_core::{Device, Tensor};
 use nn_core::data::{Dataset, DatasetName, Provenance};
 use nn_core::models::{Classifier, InputSpec, ModelConfig, ModelKind};
+use nn_core::optim::{LrSchedule, OptimizerConfig};
 use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
 use serde::Serialize;
 
@@ -50,11 +55,110 @@ const ARCHS: [ModelKind; 3] = [
 const PAPER_TRANSFER: [[f64; 3]; 3] = [[0.52, 0.60, 0.39], [0.48, 0.60, 0.38], [0.41, 0.47, 0.44]];
 const PAPER_NETS: [&str; 3] = ["VGG-16", "VGG-19", "ResNet50"];
 
+/// Augmentation of ResNet-small's training batches: half of each batch gets `clip(x + δ·s)`, `δ ~ U[0, 0.2]`,
+/// `s` random ±1 signs or one ±1 brightness offset. Plain training leaves the batch-norm ResNet-small
+/// fooled by random ±0.2 signs on 71 % (Fashion-MNIST) / 86 % (MNIST) of the images; this makes random
+/// noise a meaningful baseline without training on any attack (see docs/experiments/universal-perturbations.md).
+const RESNET_AUGMENTATION: Augmentation = Augmentation::LinfShift {
+    max_eps: 0.2,
+    fraction: 0.5,
+};
+
+/// How one architecture is trained: Adam with base rate `lr`, batch 64, on the first `images` training
+/// images for `epochs` epochs; `cosine`: cosine decay of the rate to 0 over the epochs, else constant;
+/// `augment`: input augmentation of every batch (none by default).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Recipe {
+    images: usize,
+    epochs: usize,
+    lr: f64,
+    cosine: bool,
+    augment: Option<Augmentation>,
+}
+
+impl Recipe {
+    const fn constant(images: usize, epochs: usize) -> Self {
+        Self {
+            images,
+            epochs,
+            lr: 1e-3,
+            cosine: false,
+            augment: None,
+        }
+    }
+
+    /// Base rate `lr` with cosine decay to 0 (used for the batch-norm ResNet-small).
+    const fn decaying(images: usize, epochs: usize, lr: f64) -> Self {
+        Self {
+            images,
+            epochs,
+            lr,
+            cosine: true,
+            augment: None,
+        }
+    }
+
+    /// The same recipe with input augmentation.
+    const fn augmented(self, augment: Augmentation) -> Self {
+        Self {
+            augment: Some(augment),
+            ..self
+        }
+    }
+
+    fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            optimizer: OptimizerConfig::adam(self.lr),
+            schedule: if self.cosine {
+                LrSchedule::Cosine {
+                    epochs: self.epochs,
+                    min_lr: 0.0,
+                }
+            } else {
+                LrSchedule::Constant
+            },
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Name of the checkpoint directory: a different recipe never resumes another's checkpoint.
+    fn tag(&self) -> String {
+        format!(
+            "n{}-lr{}{}{}",
+            self.images,
+            self.lr,
+            if self.cosine { "-cos" } else { "" },
+            self.augment
+                .map(|a| format!("-aug-{}", a.tag()))
+                .unwrap_or_default()
+        )
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "Adam {}{}, batch 64, {} epochs on {} images{}",
+            self.lr,
+            if self.cosine { " cosine-decayed" } else { "" },
+            self.epochs,
+            self.images,
+            match self.augment {
+                Some(Augmentation::LinfShift { max_eps, fraction }) => format!(
+                    ", {:.0} % of each batch shifted by δ·(±1 signs or ±1 brightness), δ ~ U[0, {max_eps}]",
+                    100.0 * fraction
+                ),
+                Some(Augmentation::Gaussian { sigma }) =>
+                    format!(", Gaussian input noise σ = {sigma}"),
+                None => String::new(),
+            }
+        )
+    }
+}
+
 struct Plan {
     datasets: Vec<DatasetName>,
-    /// Training images and epochs per architecture (LeNet, VGG-small, ResNet-small).
-    train_images: [usize; 3],
-    epochs: usize,
+    /// Training recipe per architecture (LeNet, VGG-small, ResNet-small).
+    train: [Recipe; 3],
     eval_images: usize,
     build_images: usize,
     power_iters: usize,
@@ -80,9 +184,8 @@ struct Plan {
     random_seeds: u64,
     noise_sigma: f64,
     noise_epochs: usize,
-    substitute_rounds: usize,
-    substitute_epochs: usize,
-    substitute_seed_images: usize,
+    /// Substitute-attack settings: (seed images, rounds, epochs per round).
+    substitute: Vec<(usize, usize, usize)>,
 }
 
 fn plan(profile: Profile) -> Plan {
@@ -91,12 +194,15 @@ fn plan(profile: Profile) -> Plan {
         &["block1_pool", "block2_pool", "block3_pool", "fc1", "logits"],
         &["stem", "stage1", "stage2", "stage3", "logits"],
     ];
-    let eps_grid = vec![10.0 / 255.0, 0.1, 0.15, 0.2, 0.3];
+    let eps_grid = vec![10.0 / 255.0, 0.05, 0.1, 0.15, 0.2, 0.3];
     match profile {
         Profile::Smoke => Plan {
             datasets: vec![DatasetName::FashionMnist, DatasetName::Mnist],
-            train_images: [500, 300, 300],
-            epochs: 1,
+            train: [
+                Recipe::constant(500, 1),
+                Recipe::constant(300, 1),
+                Recipe::constant(300, 1).augmented(RESNET_AUGMENTATION),
+            ],
             eval_images: 200,
             build_images: 16,
             power_iters: 3,
@@ -122,14 +228,17 @@ fn plan(profile: Profile) -> Plan {
             random_seeds: 1,
             noise_sigma: 0.2,
             noise_epochs: 1,
-            substitute_rounds: 2,
-            substitute_epochs: 1,
-            substitute_seed_images: 50,
+            substitute: vec![(50, 2, 1)],
         },
         Profile::Quick => Plan {
             datasets: vec![DatasetName::FashionMnist, DatasetName::Mnist],
-            train_images: [6000, 2000, 2000],
-            epochs: 2,
+            // ResNet-small (batch norm) needs a larger, decaying rate and more steps: with Adam 1e-3 for 2
+            // epochs on 2,000 images it reached only 66–70 % test accuracy.
+            train: [
+                Recipe::constant(6000, 2),
+                Recipe::constant(2000, 2),
+                Recipe::decaying(5000, 3, 3e-3).augmented(RESNET_AUGMENTATION),
+            ],
             eval_images: 500,
             build_images: 64,
             power_iters: 20,
@@ -151,14 +260,17 @@ fn plan(profile: Profile) -> Plan {
             random_seeds: 2,
             noise_sigma: 0.2,
             noise_epochs: 2,
-            substitute_rounds: 4,
-            substitute_epochs: 10,
-            substitute_seed_images: 150,
+            // The paper's / cleverhans tutorial's setting (150 seeds, ρ_max = 6), and the reduced run
+            // of cleverhans' old test (1,000 seeds, no augmentation, 6 epochs) that the spec quotes.
+            substitute: vec![(150, 6, 10), (1000, 1, 6)],
         },
         Profile::Full => Plan {
             datasets: vec![DatasetName::FashionMnist, DatasetName::Mnist],
-            train_images: [60000, 60000, 60000],
-            epochs: 5,
+            train: [
+                Recipe::constant(60000, 5),
+                Recipe::constant(60000, 5),
+                Recipe::decaying(60000, 5, 3e-3).augmented(RESNET_AUGMENTATION),
+            ],
             eval_images: 10000,
             build_images: 64,
             power_iters: 30,
@@ -180,9 +292,7 @@ fn plan(profile: Profile) -> Plan {
             random_seeds: 5,
             noise_sigma: 0.2,
             noise_epochs: 5,
-            substitute_rounds: 6,
-            substitute_epochs: 10,
-            substitute_seed_images: 150,
+            substitute: vec![(150, 6, 10), (1000, 1, 6)],
         },
     }
 }
@@ -217,6 +327,8 @@ struct ModelRecord {
     /// Index into `sv` of the perturbation used for transfer and defences.
     best_sv: usize,
     random: Vec<(f64, f64)>,
+    /// Fooling rate at ε_ref of the constant perturbation +ε_ref/2 (clipped).
+    shift_fooling: f64,
     fgsm: Vec<(f64, f64)>,
     uap_xi: f64,
     uap_fooling_on_x: f64,
@@ -295,30 +407,44 @@ fn train_model(
     kind: ModelKind,
     train_set: &Dataset,
     test: &Dataset,
-    epochs: usize,
+    recipe: &Recipe,
     sigma: Option<f64>,
 ) -> Result<(Net, Box<dyn Classifier>, f64, f64)> {
     let (c, h, w) = train_set.image_shape();
     let config = ModelConfig::new(kind, InputSpec::new(c, h, w, train_set.num_classes()));
     let (varmap, model) = new_model(&config, 0, &Device::Cpu)?;
-    let tc = TrainConfig {
-        epochs,
-        ..TrainConfig::default()
-    };
+    let tc = recipe.train_config();
     let bar = progress_bar(ctx.quiet, &format!("train {kind} on {ds_label}"));
     let started = Instant::now();
-    match sigma {
-        None => {
+    match (sigma, recipe.augment) {
+        (None, Some(aug)) => {
+            // The augmented loop has no resumable checkpoint: the finished weights are cached instead.
+            let dir = run_dir(ctx, &format!("{ds_label}-{kind}-{}", recipe.tag()));
+            let file = dir.join("model.safetensors");
+            if file.is_file() {
+                nn_core::checkpoint::load_varmap(&varmap, &file)?;
+            } else {
+                train_with_augmentation(
+                    model.as_ref(),
+                    &varmap,
+                    train_set,
+                    None,
+                    &aug,
+                    &tc,
+                    Some(&bar),
+                )?;
+                std::fs::create_dir_all(&dir)?;
+                nn_core::checkpoint::save_varmap(&varmap, &file)?;
+            }
+        }
+        (None, None) => {
             let options = TrainOptions {
-                checkpoint_dir: Some(run_dir(
-                    ctx,
-                    &format!("{ds_label}-{kind}-n{}", train_set.len()),
-                )),
+                checkpoint_dir: Some(run_dir(ctx, &format!("{ds_label}-{kind}-{}", recipe.tag()))),
                 progress: Some(bar.clone()),
             };
             train(model.as_ref(), &varmap, train_set, None, &tc, &options)?;
         }
-        Some(s) => {
+        (Some(s), _) => {
             train_with_gaussian_noise(
                 model.as_ref(),
                 &varmap,
@@ -479,6 +605,11 @@ fn attack_model(
         let head = eval.images.narrow(0, 0, p.fgsm_images.min(eval.len()))?;
         fgsm_rates.push((eps, fgsm_success(&net, &head, eps)?));
     }
+    // Diagnostic: a constant brightness shift of +ε/2, the mean that clipping leaves of random ±ε signs
+    // on a black background.
+    let (c, h, w) = eval.image_shape();
+    let shift = Tensor::full((p.eps_ref / 2.0) as f32, (c, h, w), &Device::Cpu)?;
+    let shift_fooling = ev.evaluate(&net, &shift, clip)?.fooling_rate;
     let baseline_seconds = t.elapsed().as_secs_f64();
 
     // UAP (Moosavi-Dezfooli et al.) at ξ = ε_ref.
@@ -544,12 +675,13 @@ fn attack_model(
         dataset: ds_label.to_string(),
         arch: kind.to_string(),
         train_images: train_set.len(),
-        epochs: p.epochs,
+        epochs: p.train[arch_idx].epochs,
         test_accuracy: acc,
         train_seconds,
         best_sv,
         sigma_fooling_spearman,
         random,
+        shift_fooling,
         fgsm: fgsm_rates,
         uap_xi: p.eps_ref,
         uap_fooling_on_x: uap.best_fooling_rate,
@@ -660,9 +792,9 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         let eval = data.test.take(p.eval_images)?;
         let mut trained: Vec<Trained> = Vec::new();
         for (a, &kind) in ARCHS.iter().enumerate() {
-            let train_set = data.train.take(p.train_images[a])?;
+            let train_set = data.train.take(p.train[a].images)?;
             let (net, _model, acc, secs) =
-                train_model(ctx, &ds_label, kind, &train_set, &eval, p.epochs, None)?;
+                train_model(ctx, &ds_label, kind, &train_set, &eval, &p.train[a], None)?;
             let extra: &[f64] = if d == 0 { &p.extra_q } else { &[] };
             let t = attack_model(
                 ctx, &p, &ds_label, kind, net, acc, secs, &train_set, &eval, extra,
@@ -842,14 +974,17 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             // Gaussian-noise training of LeNet; white-box SV-UAP (same layer and q) and universal PGD.
             let lenet = &trained[0].record;
             let best = &lenet.sv[lenet.best_sv];
-            let train_set = data.train.take(p.train_images[0])?;
+            let train_set = data.train.take(p.train[0].images)?;
             let (noisy_net, _m, acc, secs) = train_model(
                 ctx,
                 &ds_label,
                 ModelKind::Lenet,
                 &train_set,
                 &eval,
-                p.noise_epochs,
+                &Recipe {
+                    epochs: p.noise_epochs,
+                    ..p.train[0]
+                },
                 Some(p.noise_sigma),
             )?;
             let eval_labels = eval.labels_vec()?;
@@ -921,21 +1056,21 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         if d == 0 {
             mark(&mut phases, format!("{ds_label}: Gaussian-noise training"));
         }
-        // Papernot substitute attack on the MNIST LeNet (the paper's setting).
+        // Papernot substitute attack on the MNIST LeNet, in each planned setting.
         if ds == DatasetName::Mnist || (d + 1 == p.datasets.len() && substitute.is_null()) {
-            let held_out = data
-                .test
-                .len()
-                .saturating_sub(p.eval_images)
-                .min(p.substitute_seed_images);
-            if held_out > 0 {
+            let mut runs = Vec::new();
+            for &(seeds, rounds, epochs) in &p.substitute {
+                let held_out = data.test.len().saturating_sub(p.eval_images).min(seeds);
+                if held_out == 0 {
+                    continue;
+                }
                 let seed_set = slice_set(&data.test, p.eval_images, held_out)?;
                 let mut sub_cfg = ModelConfig::new(ModelKind::Mlp, trained[0].net.input());
                 sub_cfg.mlp_widths = vec![200, 200];
                 let cfg = SubstituteConfig {
-                    rounds: p.substitute_rounds,
+                    rounds,
                     train: TrainConfig {
-                        epochs: p.substitute_epochs,
+                        epochs,
                         batch_size: 32,
                         ..TrainConfig::default()
                     },
@@ -945,19 +1080,23 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                 let rep = substitute_attack(&trained[0].net, &seed_set, &eval, &sub_cfg, &cfg)?;
                 rows.push(Row {
                     quantity: format!(
-                        "{ds_label}: substitute black-box attack on LeNet (MLP 200-200 substitute, {} seed images, {} rounds, FGSM ε = 0.3)",
-                        held_out, p.substitute_rounds
+                        "{ds_label}: substitute black-box attack on LeNet (MLP 200-200 substitute, {held_out} seed images, {rounds} rounds of {epochs} epochs, λ = {}, FGSM ε = {})",
+                        cfg.lambda, cfg.fgsm_eps
                     ),
-                    paper: "Papernot et al.: 84.24% of MetaMind's adversarial examples misclassified after 6,400 queries; spec: oracle accuracy on transferred examples < 30%".into(),
+                    paper: "Papernot et al.: 84.24% of MetaMind's adversarial examples misclassified after 6,400 queries; cleverhans tests: oracle accuracy on transferred examples < 20% (1,000 seeds, 1 round, weak 2-epoch oracle) and < 70% (400 seeds, 2 rounds); spec: < 30%".into(),
                     ours: format!(
                         "oracle accuracy clean {} → transferred {} ({} queries); substitute accuracy {}",
                         pct(rep.oracle_clean_accuracy), pct(rep.oracle_adversarial_accuracy),
                         rep.oracle_queries, pct(rep.substitute_accuracy)
                     ),
-                    note: format!("{provenance}; labels only from the oracle"),
+                    note: format!("{provenance}; labels only from the oracle; {:.1} s", t.elapsed().as_secs_f64()),
                 });
-                substitute = serde_json::json!({ "dataset": ds_label, "seconds": t.elapsed().as_secs_f64(), "report": rep });
+                runs.push(serde_json::json!({
+                    "seed_images": held_out, "rounds": rounds, "epochs": epochs, "lambda": cfg.lambda,
+                    "seconds": t.elapsed().as_secs_f64(), "report": rep,
+                }));
             }
+            substitute = serde_json::json!({ "dataset": ds_label, "runs": runs });
         }
         mark(&mut phases, format!("{ds_label}: substitute attack"));
         records.extend(trained.into_iter().map(|t| t.record));
@@ -985,11 +1124,12 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             paper: "ImageNet, ε = 10/255: SV-UAP 44–60% (VGG/ResNet), UAP 78–93%, random ≈ 10%"
                 .into(),
             ours: format!(
-                "SV-UAP {} ({} q={}); random {}; UAP {}; universal PGD {}; FGSM (per image) {}",
+                "SV-UAP {} ({} q={}); random {}; constant +ε/2 {}; UAP {}; universal PGD {}; FGSM (per image) {}",
                 pct(at(&b.fooling, p.eps_ref)),
                 b.layer,
                 b.q,
                 pct(at(&r.random, p.eps_ref)),
+                pct(r.shift_fooling),
                 pct(r.uap_fooling),
                 pct(r.upgd_fooling),
                 pct(at(&r.fgsm, p.eps_ref))
@@ -1081,8 +1221,8 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         p.eps_ref, p.uap_images, p.uap_passes, p.uap_chunk, p.upgd_steps, p.upgd_batch, p.upgd_images
     ));
     notes.push(format!(
-        "Training: Adam 1e-3, batch 64, {} epochs on the first {:?} training images (LeNet, VGG-small, ResNet-small); RAYON_NUM_THREADS = {threads}.",
-        p.epochs, p.train_images
+        "Training (first training images, batch 64): LeNet {}; VGG-small {}; ResNet-small {}; RAYON_NUM_THREADS = {threads}.",
+        p.train[0].label(), p.train[1].label(), p.train[2].label()
     ));
     notes.push("Transfer tables: rows = the network the perturbation was built on, columns = the network attacked (the UAP paper's convention). The paper's numbers are ImageNet VGG/ResNet at ε = 10/255; ours are 28×28 grey images at a larger ε, where the same ε fools far less.".into());
     if provenances.iter().any(|p| p.contains("generated")) {
@@ -1127,12 +1267,43 @@ mod tests {
     }
 
     #[test]
+    fn recipes_name_their_checkpoints_and_set_the_schedule() {
+        let (a, b) = (Recipe::constant(6000, 2), Recipe::decaying(5000, 3, 3e-3));
+        // Different recipes never share a checkpoint directory (a mismatched resume is an error).
+        assert_eq!(a.tag(), "n6000-lr0.001");
+        assert_eq!(b.tag(), "n5000-lr0.003-cos");
+        assert_eq!(
+            b.augmented(RESNET_AUGMENTATION).tag(),
+            "n5000-lr0.003-cos-aug-linf0.2x0.5"
+        );
+        let (ca, cb) = (a.train_config(), b.train_config());
+        assert_eq!((ca.epochs, ca.optimizer.lr()), (2, 1e-3));
+        assert!(matches!(ca.schedule, LrSchedule::Constant));
+        assert!(matches!(cb.schedule, LrSchedule::Cosine { epochs: 3, min_lr } if min_lr == 0.0));
+        // Cosine: the base rate in the first epoch, less in each later one.
+        let lrs: Vec<f64> = (0..3)
+            .map(|e| cb.schedule.lr_at(cb.optimizer.lr(), e))
+            .collect();
+        assert_eq!(lrs[0], 3e-3);
+        assert!(
+            lrs[1] < lrs[0] && lrs[2] < lrs[1] && lrs[2] > 0.0,
+            "{lrs:?}"
+        );
+    }
+
+    #[test]
     fn every_profile_plans_three_architectures_and_includes_the_reference_eps() {
         for profile in [Profile::Smoke, Profile::Quick, Profile::Full] {
             let p = plan(profile);
             assert!(p.eps_grid.iter().any(|&e| (e - p.eps_ref).abs() < 1e-12));
             assert!(p.layers.iter().all(|l| l.last() == Some(&"logits")));
             assert!(p.build_images >= 1 && p.eval_images >= 16);
+            // Only ResNet-small is trained with augmentation, at the reference budget.
+            assert!(p.train[0].augment.is_none() && p.train[1].augment.is_none());
+            assert!(matches!(
+                p.train[2].augment,
+                Some(Augmentation::LinfShift { max_eps, .. }) if max_eps == p.eps_ref
+            ));
         }
     }
 }

@@ -14,14 +14,23 @@
 //!   No colour conversion, no chroma subsampling, no entropy coding (lossless anyway).
 //! * [`train_with_gaussian_noise`]: every training batch is `clip(x + σ·N(0, I))`, fresh seeded noise per
 //!   step (Gaussian data augmentation; randomized-smoothing training).
+//! * [`train_with_augmentation`] with [`Augmentation::LinfShift`]: light ℓ∞ augmentation — a seeded
+//!   fraction `f` of each batch gets `clip(x + δ·s)`, `δ ~ U[0, δ_max]` per image, and `s` either random
+//!   ±1 signs per pixel or one constant ±1 for the whole image (a brightness offset), each with
+//!   probability ½. Makes a batch-norm network insensitive to random noise and brightness shifts of the
+//!   size of the attack budget without training on any attack.
 //! * [`substitute_attack`]: Papernot's black-box attack — the oracle only returns labels:
 //!   ```text
 //!   S₀ ← seed images (e.g. 150 held-out)
 //!   for ρ = 0 … rounds−1:
 //!       label S_ρ with the oracle; train the substitute F on it
-//!       S_{ρ+1} ← S_ρ ∪ { clip(x + λ_ρ · sign(∂F_{oracle(x)}(x)/∂x)) },  λ_ρ = λ·(−1)^{⌊ρ/τ⌋} (cleverhans, τ = 3)
+//!       S_{ρ+1} ← S_ρ ∪ { clip(x + λ_ρ · sign(∂F_{oracle(x)}(x)/∂x)) },  λ_ρ = λ·(−1)^{⌊ρ/τ⌋}
 //!   FGSM(ε) on F, transferred to the oracle
 //!   ```
+//!   λ is signed: the paper writes `+λ` with the periodic sign flip every τ rounds; the cleverhans tutorial
+//!   (`mnist_blackbox.py`, coefficient `2·[⌊ρ/3⌋ ≠ 0] − 1`) *starts* with −λ — each new point steps
+//!   against the gradient of the oracle's class, towards the decision boundary — which is the default
+//!   here (λ = −0.1, τ = 3).
 //!
 //! ```
 //! use adversarial::defences::InputTransform;
@@ -40,6 +49,8 @@ use nn_core::data::Dataset;
 use nn_core::models::{Classifier, ModelConfig, SeededVarMap, build_model};
 use nn_core::optim::Optimizer;
 use nn_core::train::{TrainConfig, TrainOptions, epoch_seed, evaluate, train};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::attacks::{EVAL_BATCH, FgsmConfig, check_batch, fgsm, predict};
@@ -243,6 +254,110 @@ pub struct NoiseEpoch {
     pub test_accuracy: Option<f64>,
 }
 
+/// Input augmentation applied to every training batch by [`train_with_augmentation`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Augmentation {
+    /// `clip(x + σ·N(0, I))` on every image (`sigma ≥ 0`; 0 is ordinary training).
+    Gaussian { sigma: f64 },
+    /// On a fraction `fraction ∈ [0, 1]` of the images of each batch (chosen per image, seeded):
+    /// `clip(x + δ·s)` with `δ ~ U[0, max_eps]` per image and `s` random ±1 signs per pixel or one
+    /// constant ±1 over the image, each with probability ½. The others stay clean.
+    LinfShift { max_eps: f64, fraction: f64 },
+}
+
+impl Augmentation {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Augmentation::Gaussian { sigma } => check_nonneg("sigma", sigma),
+            Augmentation::LinfShift { max_eps, fraction } => {
+                check_nonneg("max_eps", max_eps)?;
+                if !(0.0..=1.0).contains(&fraction) {
+                    return Err(AdvError::invalid(
+                        "fraction",
+                        format!("must be in [0, 1], got {fraction}"),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Parses `none`, `gauss:SIGMA` or `linf:MAX_EPS[:FRACTION]` (fraction defaults to 0.5).
+    pub fn parse(spec: &str) -> Result<Self> {
+        let num = |name: &str, t: &str| {
+            t.parse::<f64>().map_err(|_| {
+                AdvError::invalid(name, format!("expected a number in `{spec}`, got `{t}`"))
+            })
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let aug = match parts.as_slice() {
+            ["none"] => Augmentation::Gaussian { sigma: 0.0 },
+            ["gauss", s] => Augmentation::Gaussian {
+                sigma: num("sigma", s)?,
+            },
+            ["linf", e] => Augmentation::LinfShift {
+                max_eps: num("max_eps", e)?,
+                fraction: 0.5,
+            },
+            ["linf", e, f] => Augmentation::LinfShift {
+                max_eps: num("max_eps", e)?,
+                fraction: num("fraction", f)?,
+            },
+            _ => {
+                return Err(AdvError::invalid(
+                    "augmentation",
+                    format!("expected none, gauss:SIGMA or linf:MAX_EPS[:FRACTION], got `{spec}`"),
+                ));
+            }
+        };
+        aug.validate()?;
+        Ok(aug)
+    }
+
+    /// Short tag for file names: `none`, `gauss0.2`, `linf0.2x0.5`.
+    pub fn tag(&self) -> String {
+        match *self {
+            Augmentation::Gaussian { sigma: 0.0 } => "none".into(),
+            Augmentation::Gaussian { sigma } => format!("gauss{sigma}"),
+            Augmentation::LinfShift { max_eps, fraction } => format!("linf{max_eps}x{fraction}"),
+        }
+    }
+
+    /// The augmented batch; `seed` fixes the randomness.
+    pub fn apply(&self, x: &Tensor, seed: u64) -> Result<Tensor> {
+        match *self {
+            Augmentation::Gaussian { sigma: 0.0 } => Ok(x.clone()),
+            Augmentation::Gaussian { sigma } => {
+                let noise = nn_core::grad::seeded_normal(x.dims(), x.dtype(), x.device(), seed)?;
+                Ok((x + noise.affine(sigma, 0.0)?)?.clamp(0.0, 1.0)?)
+            }
+            Augmentation::LinfShift { max_eps, fraction } => {
+                let n = check_batch(x, "augmentation batch")?;
+                let per = x.elem_count() / n.max(1);
+                let mut rng = StdRng::seed_from_u64(seed);
+                let mut delta = vec![0f32; x.elem_count()];
+                for img in delta.chunks_mut(per) {
+                    if rng.random::<f64>() >= fraction {
+                        continue;
+                    }
+                    let d = (rng.random::<f64>() * max_eps) as f32;
+                    if rng.random::<bool>() {
+                        img.iter_mut()
+                            .for_each(|v| *v = if rng.random::<bool>() { d } else { -d });
+                    } else {
+                        let c = if rng.random::<bool>() { d } else { -d };
+                        img.iter_mut().for_each(|v| *v = c);
+                    }
+                }
+                let delta = Tensor::from_vec(delta, x.dims(), x.device())?.to_dtype(x.dtype())?;
+                Ok((x + delta)?.clamp(0.0, 1.0)?)
+            }
+        }
+    }
+}
+
 /// Trains `model` (variables in `varmap`) with Gaussian data augmentation: each batch becomes
 /// `clip(x + σ·ε)`, `ε ~ N(0, I)` drawn from a seed derived from `(config.seed, epoch, step)`. Uses
 /// `config`'s optimiser, batch size, schedule and epochs. `sigma = 0` is ordinary training.
@@ -256,6 +371,29 @@ pub fn train_with_gaussian_noise(
     progress: Option<&ProgressBar>,
 ) -> Result<Vec<NoiseEpoch>> {
     check_nonneg("sigma", sigma)?;
+    train_with_augmentation(
+        model,
+        varmap,
+        train_set,
+        test_set,
+        &Augmentation::Gaussian { sigma },
+        config,
+        progress,
+    )
+}
+
+/// Trains `model` with `augmentation` applied to every batch (seed derived from `(config.seed, epoch,
+/// step)`); otherwise as [`nn_core::train::train`]: `config`'s optimiser, batch size, schedule, epochs.
+pub fn train_with_augmentation(
+    model: &dyn Classifier,
+    varmap: &VarMap,
+    train_set: &Dataset,
+    test_set: Option<&Dataset>,
+    augmentation: &Augmentation,
+    config: &TrainConfig,
+    progress: Option<&ProgressBar>,
+) -> Result<Vec<NoiseEpoch>> {
+    augmentation.validate()?;
     config.validate()?;
     if train_set.is_empty() {
         return Err(AdvError::invalid("train_set", "is empty"));
@@ -274,18 +412,7 @@ pub fn train_with_gaussian_noise(
             .enumerate()
         {
             let (x, y) = batch?;
-            let x = x.to_dtype(model.dtype())?;
-            let x = if sigma > 0.0 {
-                let noise = nn_core::grad::seeded_normal(
-                    x.dims(),
-                    x.dtype(),
-                    x.device(),
-                    epoch_seed(seed, step + 1),
-                )?;
-                (x + noise.affine(sigma, 0.0)?)?.clamp(0.0, 1.0)?
-            } else {
-                x
-            };
+            let x = augmentation.apply(&x.to_dtype(model.dtype())?, epoch_seed(seed, step + 1))?;
             let loss = nn_core::layers::cross_entropy(&model.forward_t(&x, true)?, &y)?;
             let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             if !value.is_finite() {
@@ -320,7 +447,8 @@ pub fn train_with_gaussian_noise(
 pub struct SubstituteConfig {
     /// Substitute training rounds ρ_max (default 6).
     pub rounds: usize,
-    /// Jacobian augmentation step λ (default 0.1).
+    /// Jacobian augmentation step λ, signed (default −0.1: cleverhans starts towards the boundary; the
+    /// paper's convention is +0.1).
     pub lambda: f64,
     /// Flip the sign of λ every `tau` rounds (cleverhans; default Some(3)); None: always +λ.
     pub tau: Option<usize>,
@@ -336,7 +464,7 @@ impl Default for SubstituteConfig {
     fn default() -> Self {
         Self {
             rounds: 6,
-            lambda: 0.1,
+            lambda: -0.1,
             tau: Some(3),
             train: TrainConfig {
                 epochs: 10,
@@ -391,7 +519,12 @@ pub fn substitute_attack<O: LogitModel + ?Sized>(
     if config.rounds == 0 {
         return Err(AdvError::invalid("rounds", "must be at least 1, got 0"));
     }
-    check_nonneg("lambda", config.lambda)?;
+    if !config.lambda.is_finite() {
+        return Err(AdvError::invalid(
+            "lambda",
+            format!("must be a finite number, got {}", config.lambda),
+        ));
+    }
     check_nonneg("fgsm_eps", config.fgsm_eps)?;
     if seed_set.is_empty() || test_set.is_empty() {
         return Err(AdvError::invalid(

@@ -1,7 +1,8 @@
 //! Defences: the BPDA wrapper, Gaussian-noise training and the substitute attack.
 
 use adversarial::defences::{
-    Defended, InputTransform, SubstituteConfig, substitute_attack, train_with_gaussian_noise,
+    Augmentation, Defended, InputTransform, SubstituteConfig, substitute_attack,
+    train_with_augmentation, train_with_gaussian_noise,
 };
 use adversarial::net::LogitModel;
 use candle_core::{DType, Device};
@@ -82,6 +83,74 @@ fn noise_training_is_seeded_and_learns() {
 }
 
 #[test]
+fn linf_shift_augmentation_is_bounded_seeded_and_mixes_noise_and_brightness() {
+    let (n, per) = (400usize, 64usize);
+    let x = candle_core::Tensor::full(0.5f32, (n, 1, 8, 8), &Device::Cpu).unwrap();
+    let aug = Augmentation::LinfShift {
+        max_eps: 0.2,
+        fraction: 0.5,
+    };
+    let y = aug.apply(&x, 7).unwrap();
+    assert_eq!(y.dims(), x.dims());
+    let d: Vec<f32> = (y - &x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let (mut clean, mut constant, mut signs) = (0, 0, 0);
+    for img in d.chunks(per) {
+        let m = img.iter().fold(0f32, |a, v| a.max(v.abs()));
+        assert!(m <= 0.2 + 1e-6, "ℓ∞ bound: {m}");
+        // every pixel is moved by exactly ±δ
+        assert!(img.iter().all(|v| (v.abs() - m).abs() < 1e-6));
+        if m == 0.0 {
+            clean += 1;
+        } else if img.iter().all(|v| *v == img[0]) {
+            constant += 1;
+        } else {
+            signs += 1;
+        }
+    }
+    // fraction ½ of the images, half of those each kind (binomial, 400 images: ±4σ bounds)
+    assert!((160..=240).contains(&clean), "{clean}");
+    assert!(
+        (60..=140).contains(&constant) && (60..=140).contains(&signs),
+        "{constant} {signs}"
+    );
+    // clipping to [0, 1] and determinism
+    let z = candle_core::Tensor::zeros((n, 1, 8, 8), DType::F32, &Device::Cpu).unwrap();
+    let a = aug.apply(&z, 3).unwrap();
+    assert!(a.min_all().unwrap().to_scalar::<f32>().unwrap() >= 0.0);
+    let b = aug.apply(&z, 3).unwrap();
+    let same = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+    assert_eq!(same.to_scalar::<f32>().unwrap(), 0.0);
+    // parsing and validation
+    assert_eq!(Augmentation::parse("linf:0.2").unwrap(), aug);
+    assert_eq!(
+        Augmentation::parse("gauss:0.1").unwrap(),
+        Augmentation::Gaussian { sigma: 0.1 }
+    );
+    assert!(Augmentation::parse("linf:0.2:1.5").is_err());
+    assert!(Augmentation::parse("linf:nan").is_err());
+    assert!(Augmentation::parse("blur:3").is_err());
+    // the generic loop with no augmentation learns the generated data
+    let data = generated_train_test(256, 128, 0).unwrap();
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        ..TrainConfig::default()
+    };
+    let (_, varmap, m) = mlp(&[32], 1);
+    let h = train_with_augmentation(
+        m.as_ref(),
+        &varmap,
+        &data.train,
+        Some(&data.test),
+        &aug,
+        &cfg,
+        None,
+    )
+    .unwrap();
+    assert!(h[1].train_loss < h[0].train_loss, "{h:?}");
+}
+
+#[test]
 fn substitute_attack_counts_queries_and_reports_transfer() {
     let data = generated_train_test(64, 64, 3).unwrap();
     let (_, _, oracle) = mlp(&[32], 2);
@@ -113,4 +182,43 @@ fn substitute_attack_counts_queries_and_reports_transfer() {
     }
     let again = substitute_attack(oracle.as_ref(), &seed, &data.test, &sub_config, &cfg).unwrap();
     assert_eq!(again.transfer_rate, r.transfer_rate);
+}
+
+#[test]
+fn substitute_attack_takes_a_signed_lambda_and_rejects_nan() {
+    // λ is signed (cleverhans starts with −λ, the paper with +λ); both run, and the sign matters.
+    let data = generated_train_test(64, 64, 3).unwrap();
+    let (_, _, oracle) = mlp(&[32], 2);
+    let (sub_config, _, _) = mlp(&[16], 0);
+    let seed = data.train.take(10).unwrap();
+    let cfg = |lambda: f64| SubstituteConfig {
+        rounds: 2,
+        lambda,
+        tau: None,
+        train: TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            ..TrainConfig::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(SubstituteConfig::default().lambda, -0.1);
+    let run = |lambda| {
+        substitute_attack(
+            oracle.as_ref(),
+            &seed,
+            &data.test,
+            &sub_config,
+            &cfg(lambda),
+        )
+    };
+    let (neg, pos) = (run(-0.1).unwrap(), run(0.1).unwrap());
+    assert_eq!(neg.oracle_queries, 30);
+    assert_ne!(
+        serde_json::to_string(&neg).unwrap(),
+        serde_json::to_string(&pos).unwrap(),
+        "opposite augmentation steps should train different substitutes"
+    );
+    let e = run(f64::NAN).unwrap_err().to_string();
+    assert!(e.contains("lambda"), "{e}");
 }

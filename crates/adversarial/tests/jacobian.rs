@@ -1,7 +1,9 @@
 //! Acceptance 1: the linearised forward is the exact Jacobian.
-//! * `⟨J v, u⟩ = ⟨v, Jᵀ u⟩` to 1e-5 relative for every hidden layer of MLP, LeNet, VGG-small and
-//!   ResNet-small (random weights, batch-norm statistics made non-trivial), and of reduced torchvision
-//!   VGG-16 and ResNet-50 at a few layers;
+//! * `⟨J v, u⟩ = ⟨v, Jᵀ u⟩` for every hidden layer of MLP, LeNet, VGG-small and ResNet-small (random
+//!   weights, batch-norm statistics made non-trivial, random u and v, hand-written and autograd
+//!   transposes): in f64 to < 1e-10 relative to the inner products; in f32 to < 1e-5 relative to
+//!   ‖J v‖·‖u‖ (the measures are defined at [`AdjointErrors`]); and of reduced torchvision VGG-16 and
+//!   ResNet-50 at a few layers;
 //! * `Net` reproduces the nn-core model's activations at every tap;
 //! * `J v` equals the central finite difference on a smooth tanh network in f64 to 1e-6.
 
@@ -73,73 +75,155 @@ fn net_reproduces_every_nn_core_activation() {
     }
 }
 
-/// `⟨J v, u⟩` vs `⟨v, Jᵀ u⟩` at `layer` for the stacked Jacobian (shared v), via `adjoint_check`.
-fn stacked_adjoint_error(net: &Net, x: &Tensor, layer: &str, seed: u64) -> f64 {
-    let b = x.dim(0).unwrap();
-    let out: Vec<usize> = std::iter::once(b)
-        .chain(net.layer_shape(layer).unwrap())
-        .collect();
-    let msg = |e: adversarial::AdvError| candle_core::Error::Msg(e.to_string());
-    adjoint_check(
-        |v| Ok(net.jvp(x, v, layer).map_err(msg)?.1),
-        |u| net.vjp(x, u, layer).map_err(msg)?.sum(0),
-        &x.dims()[1..],
-        &out,
-        net.dtype(),
-        seed,
-    )
-    .unwrap()
+/// How `Jᵀ u` is computed in an adjoint test.
+#[derive(Clone, Copy, Debug)]
+enum Transpose {
+    /// The hand-written transpose pass ([`adversarial::Linearization::vjp`]) used by the power method
+    /// and every attack on a `Net`.
+    Manual,
+    /// candle's autograd through the `Net`'s forward pass ([`Net::vjp`]).
+    Autograd,
 }
 
-#[test]
-fn adjoint_identity_holds_for_every_hidden_layer_in_f64() {
-    // In f64 the identity holds to ~1e-15 relative; random u, v can make ⟨J v, u⟩ small by cancellation,
-    // which f64 leaves far below the 1e-5 requirement.
-    let x = images(3, 2).to_dtype(DType::F64).unwrap();
+/// The two measures of one adjoint test `⟨J v, u⟩ = ⟨v, Jᵀ u⟩` (inner products accumulated in f64):
+/// * `rel_inner = |⟨J v, u⟩ − ⟨v, Jᵀ u⟩| / max(|⟨J v, u⟩|, |⟨v, Jᵀ u⟩|)` — relative to the inner products
+///   themselves; with random `u` these can be near zero by cancellation, and then f32 rounding alone
+///   makes this large;
+/// * `rel_scale = |⟨J v, u⟩ − ⟨v, Jᵀ u⟩| / (‖J v‖₂·‖u‖₂)` — relative to the Cauchy–Schwarz bound of the
+///   inner product, the standard normalisation of adjoint tests in floating point: rounding makes it
+///   ≈ the unit round-off times a modest factor whatever the cancellation, while a wrong mask, tie rule
+///   or missing term gives O(1).
+#[derive(Clone, Copy, Debug, Default)]
+struct AdjointErrors {
+    rel_inner: f64,
+    rel_scale: f64,
+}
+
+impl AdjointErrors {
+    fn max(self, o: AdjointErrors) -> AdjointErrors {
+        AdjointErrors {
+            rel_inner: self.rel_inner.max(o.rel_inner),
+            rel_scale: self.rel_scale.max(o.rel_scale),
+        }
+    }
+}
+
+fn inner64(a: &Tensor, b: &Tensor) -> f64 {
+    (a.to_dtype(DType::F64).unwrap() * b.to_dtype(DType::F64).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+}
+
+/// Adjoint test of the **stacked** Jacobian of `layer` over the images `x` (one `v` shared by all
+/// images, `Jᵀ u = Σⱼ Jⱼᵀ uⱼ`) with seeded standard-normal `v` and `u` in the net's dtype.
+fn stacked_adjoint_errors(
+    net: &Net,
+    x: &Tensor,
+    layer: &str,
+    seed: u64,
+    transpose: Transpose,
+) -> AdjointErrors {
+    let dt = net.dtype();
+    let lin = net.linearize(x, layer).unwrap();
+    let v = seeded_normal(&x.dims()[1..], dt, &Device::Cpu, seed).unwrap();
+    let u = seeded_normal(lin.output().dims(), dt, &Device::Cpu, seed + 7919).unwrap();
+    let jv = lin.jvp(&v).unwrap();
+    assert_eq!(jv.dims(), u.dims(), "{layer}");
+    let jtu = match transpose {
+        Transpose::Manual => lin.vjp(&u).unwrap(),
+        Transpose::Autograd => net.vjp(x, &u, layer).unwrap(),
+    }
+    .sum(0)
+    .unwrap();
+    let (lhs, rhs) = (inner64(&jv, &u), inner64(&v, &jtu));
+    let diff = (lhs - rhs).abs();
+    let scale = inner64(&jv, &jv).sqrt() * inner64(&u, &u).sqrt();
+    let tiny = f64::MIN_POSITIVE;
+    AdjointErrors {
+        rel_inner: diff / lhs.abs().max(rhs.abs()).max(tiny),
+        rel_scale: diff / scale.max(tiny),
+    }
+}
+
+/// Worst adjoint errors of every hidden layer of every nn-core model (3 images, 3 seeds of (u, v) per
+/// layer), per model, in `dtype`; printed (run with `--nocapture` to see them).
+fn worst_adjoint_errors(dtype: DType) -> Vec<(ModelKind, usize, AdjointErrors)> {
+    let x = images(3, 2).to_dtype(dtype).unwrap();
+    let mut out = Vec::new();
     for kind in ModelKind::ALL {
         let (config, varmap, _) = model(kind);
         let net = Net::from_nn_core(&config, &varmap)
             .unwrap()
-            .to_dtype(DType::F64)
+            .to_dtype(dtype)
             .unwrap();
-        for (i, layer) in net.layer_names().iter().enumerate() {
-            let err = stacked_adjoint_error(&net, &x, layer, i as u64);
-            assert!(err < 1e-10, "{kind} layer {layer}: adjoint error {err}");
+        let layers = net.layer_names();
+        let mut worst = AdjointErrors::default();
+        for (i, layer) in layers.iter().enumerate() {
+            for s in 0..3 {
+                for t in [Transpose::Manual, Transpose::Autograd] {
+                    let e = stacked_adjoint_errors(&net, &x, layer, (10 * i + s) as u64, t);
+                    assert!(
+                        e.rel_scale.is_finite() && e.rel_inner.is_finite(),
+                        "{kind} {layer} {t:?}: {e:?}"
+                    );
+                    worst = worst.max(e);
+                }
+            }
         }
+        eprintln!(
+            "{dtype:?} {kind}: {} layers, worst rel_inner {:.2e}, worst rel_scale {:.2e}",
+            layers.len(),
+            worst.rel_inner,
+            worst.rel_scale
+        );
+        out.push((kind, layers.len(), worst));
+    }
+    out
+}
+
+#[test]
+fn adjoint_identity_holds_for_every_hidden_layer_in_f64() {
+    // Acceptance 1: ⟨J v, u⟩ = ⟨v, Jᵀ u⟩ to 1e-5 relative for every hidden layer of LeNet, VGG-small and
+    // ResNet-small (and the MLP), with random u and v, for both transposes. In f64 rounding is ~1e-16, so
+    // even the cancellation-prone measure stays far below 1e-5; we assert much tighter bounds.
+    for (kind, n, e) in worst_adjoint_errors(DType::F64) {
+        assert!(n >= 4, "{kind}: only {n} layers");
+        assert!(e.rel_inner < 1e-10, "{kind}: {e:?}");
+        assert!(e.rel_scale < 1e-13, "{kind}: {e:?}");
     }
 }
 
 #[test]
 fn adjoint_identity_holds_for_every_hidden_layer_in_f32() {
-    // f32, the dtype models are trained in. u is aligned with J v (uᵢ = sign((J v)ᵢ)·|gᵢ|) so that
-    // ⟨J v, u⟩ = Σ |(J v)ᵢ|·|gᵢ| has no cancellation and the relative error measures the Jacobians, not
-    // the f32 rounding of a near-zero sum. Any mask mismatch between J v and Jᵀ u still shows.
-    let x = images(3, 2);
-    let inner = |a: &Tensor, b: &Tensor| {
-        (a.to_dtype(DType::F64).unwrap() * b.to_dtype(DType::F64).unwrap())
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    };
-    for kind in ModelKind::ALL {
-        let (config, varmap, _) = model(kind);
-        let net = Net::from_nn_core(&config, &varmap).unwrap();
-        for (i, layer) in net.layer_names().iter().enumerate() {
-            let v = seeded_normal(&[1, 28, 28], DType::F32, &Device::Cpu, 100 + i as u64).unwrap();
-            let (_, jv) = net.jvp(&x, &v, layer).unwrap();
-            let g = seeded_normal(jv.dims(), DType::F32, &Device::Cpu, 200 + i as u64).unwrap();
-            let u = (jv.sign().unwrap() * g.abs().unwrap()).unwrap();
-            let jtu = net.vjp(&x, &u, layer).unwrap().sum(0).unwrap();
-            let (lhs, rhs) = (inner(&jv, &u), inner(&v, &jtu));
-            let err = (lhs - rhs).abs() / lhs.abs().max(rhs.abs());
-            assert!(
-                err < 1e-5,
-                "{kind} layer {layer}: ⟨Jv,u⟩ = {lhs}, ⟨v,Jᵀu⟩ = {rhs}, error {err}"
-            );
-        }
+    // f32, the dtype models are trained in, random u and v: measured relative to ‖J v‖·‖u‖ (see
+    // `AdjointErrors`), the identity holds to f32 rounding at every layer. The inner-product-relative
+    // measure is printed but not asserted: ⟨J v, u⟩ can be ~1e-3 of ‖J v‖·‖u‖ by cancellation, and
+    // rounding alone then gives ~1e-4.
+    for (kind, _, e) in worst_adjoint_errors(DType::F32) {
+        assert!(e.rel_scale < 1e-5, "{kind}: {e:?}");
     }
+}
+
+#[test]
+fn adjoint_measure_detects_a_wrong_transpose() {
+    // The scale-relative measure is not vacuous: Jᵀ u taken at another layer (a different linear map of
+    // the same shapes would do too) fails by orders of magnitude.
+    let x = images(3, 2);
+    let (config, varmap, _) = model(ModelKind::Lenet);
+    let net = Net::from_nn_core(&config, &varmap).unwrap();
+    let lin = net.linearize(&x, "fc1").unwrap();
+    let v = seeded_normal(&[1, 28, 28], DType::F32, &Device::Cpu, 1).unwrap();
+    let u = seeded_normal(lin.output().dims(), DType::F32, &Device::Cpu, 2).unwrap();
+    let jv = lin.jvp(&v).unwrap();
+    // Jᵀ u with the ReLU masks of other images: the masks no longer match J v's.
+    let other = net.linearize(&images(3, 77), "fc1").unwrap();
+    let wrong = other.vjp(&u).unwrap().sum(0).unwrap();
+    let diff = (inner64(&jv, &u) - inner64(&v, &wrong)).abs();
+    let scale = inner64(&jv, &jv).sqrt() * inner64(&u, &u).sqrt();
+    assert!(diff / scale > 1e-3, "{}", diff / scale);
 }
 
 #[test]
@@ -209,12 +293,14 @@ fn adjoint_identity_holds_for_reduced_torchvision_nets() {
             .to_dtype(DType::F64)
             .unwrap();
         for (i, layer) in layers.into_iter().enumerate() {
-            let err = stacked_adjoint_error(&net, &x, layer, i as u64);
-            assert!(
-                err < 1e-10,
-                "{} layer {layer}: adjoint error {err}",
-                arch.as_str()
-            );
+            for t in [Transpose::Manual, Transpose::Autograd] {
+                let e = stacked_adjoint_errors(&net, &x, layer, i as u64, t);
+                assert!(
+                    e.rel_inner < 1e-10 && e.rel_scale < 1e-13,
+                    "{} layer {layer} {t:?}: {e:?}",
+                    arch.as_str()
+                );
+            }
         }
     }
 }
