@@ -129,14 +129,14 @@ fn blur(images: &Tensor, sigma: f64) -> Result<Tensor> {
 }
 
 /// `n` images of i.i.d. uniform [0, 1] pixels, a function of `seed`.
-fn noise_images(n: usize, seed: u64) -> Result<Tensor> {
+pub(crate) fn noise_images(n: usize, seed: u64) -> Result<Tensor> {
     let v: Vec<f32> = (0..(n * 784) as u64)
         .map(|i| ((stream_seed(seed, i) >> 11) as f64 * 2f64.powi(-53)) as f32)
         .collect();
     Ok(Tensor::from_vec(v, (n, 1, 28, 28), &Device::Cpu)?)
 }
 
-fn pixels(images: &Tensor, n: usize) -> Result<Array2<f64>> {
+pub(crate) fn pixels(images: &Tensor, n: usize) -> Result<Array2<f64>> {
     let n = n.min(images.dims()[0]);
     let v = images.narrow(0, 0, n)?.flatten_all()?.to_vec1::<f32>()?;
     Ok(Array2::from_shape_vec(
@@ -146,7 +146,7 @@ fn pixels(images: &Tensor, n: usize) -> Result<Array2<f64>> {
 }
 
 /// MRLT with a progress bar.
-fn mrlt(ctx: &Context, label: &str, x: &Array2<f64>, cfg: &GsConfig) -> Result<MeanRlt> {
+pub(crate) fn mrlt(ctx: &Context, label: &str, x: &Array2<f64>, cfg: &GsConfig) -> Result<MeanRlt> {
     let bar = progress_bar(ctx.quiet, &format!("gs {label}"));
     bar.set_length(cfg.n_draws as u64);
     let tick = || bar.inc(1);

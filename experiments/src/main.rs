@@ -4,11 +4,13 @@
 mod classifier_baseline;
 mod cli_adversarial;
 mod cli_data;
+mod cli_gan;
 mod cli_metrics;
 mod cli_tensor;
 mod cli_train;
 mod common;
 mod expressivity;
+mod gan_comparison;
 mod gan_metrics;
 mod plot;
 mod random_labels;
@@ -60,6 +62,8 @@ enum Command {
     CpAls(cli_tensor::CpAlsArgs),
     /// TT vs CP expressivity: the matricization-rank table and TT-net vs CP-net accuracy on MNIST.
     Expressivity(expressivity::ExpressivityArgs),
+    /// GAN, WGAN and WGAN-GP on MNIST: train (checkpoints, resume), sample, evaluate.
+    Gan(cli_gan::GanArgs),
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`mathnn … | head`) makes `println!` panic.
@@ -74,6 +78,9 @@ fn restore_default_sigpipe() {
 }
 
 fn main() -> ExitCode {
+    // candle reads this once per thread at its first backward pass; without it second-order gradients
+    // (the WGAN-GP penalty) are silently partial. SAFETY: set before any other thread exists.
+    unsafe { std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1") };
     restore_default_sigpipe();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -97,6 +104,7 @@ fn main() -> ExitCode {
         Command::TtSvd(args) => cli_tensor::run_tt_svd(args),
         Command::CpAls(args) => cli_tensor::run_cp_als(args),
         Command::Expressivity(args) => expressivity::run_cli(args),
+        Command::Gan(args) => cli_gan::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,6 +112,11 @@ pub fn registry() -> Vec<Experiment> {
             run: crate::gan_metrics::run,
         },
         Experiment {
+            name: crate::gan_comparison::NAME,
+            title: crate::gan_comparison::TITLE,
+            run: crate::gan_comparison::run,
+        },
+        Experiment {
             name: crate::random_labels::NAME,
             title: crate::random_labels::TITLE,
             run: crate::random_labels::run,

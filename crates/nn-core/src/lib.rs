@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod gan;
 pub mod grad;
 pub mod layers;
 pub mod models;

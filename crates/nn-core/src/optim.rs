@@ -1,5 +1,6 @@
-//! Optimisers with saveable state — Adam (PyTorch semantics, L2 weight decay 0 by default) and SGD with
-//! momentum (candle's `SGD` has none) — and per-epoch learning-rate schedules.
+//! Optimisers with saveable state — Adam (PyTorch semantics, L2 weight decay 0 by default), SGD with
+//! momentum (candle's `SGD` has none) and RMSProp (candle has none; the WGAN paper's optimiser) — and
+//! per-epoch learning-rate schedules.
 //!
 //! Parameters are taken from a [`VarMap`] sorted by name, so state and updates do not depend on hash
 //! order. Variables that receive no gradient (batch-norm running statistics) are skipped.
@@ -7,6 +8,8 @@
 //! Adam:  `g ← ∇θ + λθ;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  θ ← θ − η·m̂/(√v̂ + ε)` with
 //! `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`.
 //! SGD:   `g ← ∇θ + λθ;  b ← μb + g;  θ ← θ − η·b` (Nesterov: `θ ← θ − η(g + μb)`), dampening 0.
+//! RMSProp (PyTorch semantics, not centred, no momentum): `g ← ∇θ + λθ;  v ← αv + (1−α)g²;
+//! θ ← θ − η·g/(√v + ε)`.
 
 use std::collections::HashMap;
 
@@ -36,6 +39,15 @@ pub enum OptimizerConfig {
         weight_decay: f64,
         nesterov: bool,
     },
+    /// RMSProp (Tieleman & Hinton 2012) as PyTorch's `torch.optim.RMSprop` with `centered=False`,
+    /// `momentum=0`.
+    RmsProp {
+        lr: f64,
+        /// Smoothing constant α of the squared-gradient average (PyTorch default 0.99).
+        alpha: f64,
+        eps: f64,
+        weight_decay: f64,
+    },
 }
 
 impl OptimizerConfig {
@@ -60,10 +72,22 @@ impl OptimizerConfig {
         }
     }
 
+    /// RMSProp with PyTorch's defaults α = 0.99, ε = 1e-8 and no weight decay.
+    pub fn rmsprop(lr: f64) -> Self {
+        OptimizerConfig::RmsProp {
+            lr,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+
     /// The base learning rate.
     pub fn lr(&self) -> f64 {
         match self {
-            OptimizerConfig::Adam { lr, .. } | OptimizerConfig::Sgd { lr, .. } => *lr,
+            OptimizerConfig::Adam { lr, .. }
+            | OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::RmsProp { lr, .. } => *lr,
         }
     }
 
@@ -123,6 +147,17 @@ impl OptimizerConfig {
                 }
                 non_negative("weight_decay", weight_decay)
             }
+            OptimizerConfig::RmsProp {
+                lr,
+                alpha,
+                eps,
+                weight_decay,
+            } => {
+                positive("lr", lr)?;
+                unit("alpha", alpha)?;
+                positive("eps", eps)?;
+                non_negative("weight_decay", weight_decay)
+            }
         }
     }
 }
@@ -157,11 +192,21 @@ impl LrSchedule {
     }
 }
 
+/// `g + λθ` (L2 weight decay added to the gradient), or `g` itself when `λ = 0`.
+fn with_weight_decay(grad: &Tensor, theta: &Tensor, weight_decay: f64) -> Result<Tensor> {
+    if weight_decay > 0.0 {
+        Ok((grad + (theta * weight_decay)?)?)
+    } else {
+        Ok(grad.clone())
+    }
+}
+
 /// A first-order optimiser over the variables of a [`VarMap`], with state that can be saved and restored.
 pub struct Optimizer {
     config: OptimizerConfig,
     params: Vec<(String, Var)>,
-    /// Adam: first and second moments; SGD: momentum buffer (second entry unused).
+    /// Adam: first and second moments; SGD: momentum buffer (second entry unused); RMSProp: the
+    /// squared-gradient average (first entry).
     state: Vec<(Tensor, Tensor)>,
     steps: u64,
     lr: f64,
@@ -220,11 +265,7 @@ impl Optimizer {
                     weight_decay,
                     ..
                 } => {
-                    let g = if weight_decay > 0.0 {
-                        (grad + (theta * weight_decay)?)?
-                    } else {
-                        grad.clone()
-                    };
+                    let g = with_weight_decay(grad, theta, weight_decay)?;
                     let m = ((&*s1 * beta1)? + (&g * (1.0 - beta1))?)?;
                     let v = ((&*s2 * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
                     let m_hat = (&m / (1.0 - beta1.powi(t)))?;
@@ -240,11 +281,7 @@ impl Optimizer {
                     nesterov,
                     ..
                 } => {
-                    let g = if weight_decay > 0.0 {
-                        (grad + (theta * weight_decay)?)?
-                    } else {
-                        grad.clone()
-                    };
+                    let g = with_weight_decay(grad, theta, weight_decay)?;
                     let direction = if momentum > 0.0 {
                         let b = ((&*s1 * momentum)? + &g)?;
                         let d = if nesterov {
@@ -258,6 +295,18 @@ impl Optimizer {
                         g
                     };
                     var.set(&(theta - (direction * self.lr)?)?)?;
+                }
+                OptimizerConfig::RmsProp {
+                    alpha,
+                    eps,
+                    weight_decay,
+                    ..
+                } => {
+                    let g = with_weight_decay(grad, theta, weight_decay)?;
+                    let v = ((&*s1 * alpha)? + (g.sqr()? * (1.0 - alpha))?)?;
+                    let update = (&g / (v.sqrt()? + eps)?)?;
+                    var.set(&(theta - (update * self.lr)?)?)?;
+                    *s1 = v.detach();
                 }
             }
         }
@@ -390,6 +439,45 @@ mod tests {
             "{}",
             value(&w)
         );
+    }
+
+    #[test]
+    fn rmsprop_matches_hand_computation() {
+        // loss = w², w₀ = 1, α = 0.9: g₁ = 2, v₁ = 0.1·4 = 0.4, w₁ = 1 − 0.01·2/(√0.4 + 1e-8);
+        // g₂ = 2w₁, v₂ = 0.9·0.4 + 0.1·g₂², w₂ = w₁ − 0.01·g₂/(√v₂ + 1e-8).
+        let (varmap, w) = scalar_varmap(1.0);
+        let cfg = OptimizerConfig::RmsProp {
+            lr: 0.01,
+            alpha: 0.9,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        let mut opt = Optimizer::new(cfg, &varmap).unwrap();
+        let w1 = 1.0 - 0.01 * 2.0 / (0.4f64.sqrt() + 1e-8);
+        let g2 = 2.0 * w1;
+        let v2 = 0.9 * 0.4 + 0.1 * g2 * g2;
+        let w2 = w1 - 0.01 * g2 / (v2.sqrt() + 1e-8);
+        for expected in [w1, w2] {
+            opt.backward_step(&w.as_tensor().sqr().unwrap().sum_all().unwrap())
+                .unwrap();
+            assert!(
+                (value(&w) - expected).abs() < 1e-14,
+                "{} vs {expected}",
+                value(&w)
+            );
+        }
+        // The state round-trips like the others'.
+        let st = opt.state_tensors();
+        assert!((st["optim.m.w"].to_vec1::<f64>().unwrap()[0] - v2).abs() < 1e-14);
+        let err = OptimizerConfig::RmsProp {
+            lr: 0.01,
+            alpha: 1.0,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().contains("alpha"), "{err}");
     }
 
     #[test]
