@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// One named curve of `(x, y)` points.
@@ -113,51 +114,28 @@ pub fn scatter_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (760, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
-        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
-        let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-        let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        for (i, s) in series.iter().enumerate() {
+    let frame = Frame {
+        size: (760, 480),
+        caption_size: 16,
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    draw_xy(
+        path,
+        title,
+        x_label,
+        y_label,
+        series,
+        frame,
+        |chart, i, s| {
             let color = COLORS[i % COLORS.len()];
             chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .filter(finite)
-                        .map(|&p| Circle::new(p, 5, color.filled())),
-                )
+                .draw_series(finite_points(s).map(|p| Circle::new(p, 5, color.filled())))
                 .map_err(|e| anyhow!("plot: {e}"))?
                 .label(s.name.clone())
                 .legend(move |(x, y)| Circle::new((x + 9, y), 5, color.filled()));
-        }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.9))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| anyhow!("plot: {e}"))?;
-        root.present().map_err(|e| anyhow!("plot: {e}"))?;
-    }
-    nn_core::checkpoint::write_atomic(path, svg.as_bytes())?;
-    Ok(())
+            Ok(())
+        },
+    )
 }
 
 /// One named group of bars (one value per category) for [`bar_chart`].
@@ -266,14 +244,74 @@ fn draw_curves(
     series: &[Series],
     style: CurveStyle,
 ) -> Result<()> {
+    let frame = Frame {
+        size: style.size,
+        caption_size: style.caption_size,
+        legend: style.legend,
+    };
+    draw_xy(
+        path,
+        title,
+        x_label,
+        y_label,
+        series,
+        frame,
+        |chart, i, s| {
+            let color = TAB10[i % TAB10.len()];
+            chart
+                .draw_series(LineSeries::new(finite_points(s), color.stroke_width(2)))
+                .map_err(|e| anyhow!("plot: {e}"))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            if s.points.len() <= style.markers_up_to {
+                chart
+                    .draw_series(finite_points(s).map(|p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| anyhow!("plot: {e}"))?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The points of `s` with both coordinates finite.
+fn finite_points(s: &Series) -> impl Iterator<Item = (f64, f64)> + '_ {
+    s.points
+        .iter()
+        .copied()
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+}
+
+/// Canvas size, caption size and legend position of an x–y chart.
+struct Frame {
+    size: (u32, u32),
+    caption_size: u32,
+    legend: SeriesLabelPosition,
+}
+
+type XyChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The frame every x–y chart shares: axes spanning the finite points of all series (5 % padding), a light
+/// mesh, `draw(chart, index, series)` for each series, a legend, and the SVG written atomically to `path`.
+fn draw_xy(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    frame: Frame,
+    mut draw: impl FnMut(&mut XyChart<'_, '_>, usize, &Series) -> Result<()>,
+) -> Result<()> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, style.size).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, frame.size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
         let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
         let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", style.caption_size))
+            .caption(title, ("sans-serif", frame.caption_size))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -287,31 +325,13 @@ fn draw_curves(
             .draw()
             .map_err(|e| anyhow!("plot: {e}"))?;
         for (i, s) in series.iter().enumerate() {
-            let color = TAB10[i % TAB10.len()];
-            let finite = || {
-                s.points
-                    .iter()
-                    .copied()
-                    .filter(|p| p.0.is_finite() && p.1.is_finite())
-            };
-            chart
-                .draw_series(LineSeries::new(finite(), color.stroke_width(2)))
-                .map_err(|e| anyhow!("plot: {e}"))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            if s.points.len() <= style.markers_up_to {
-                chart
-                    .draw_series(finite().map(|p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| anyhow!("plot: {e}"))?;
-            }
+            draw(&mut chart, i, s)?;
         }
         chart
             .configure_series_labels()
             .border_style(BLACK)
             .background_style(WHITE.mix(0.9))
-            .position(style.legend)
+            .position(frame.legend)
             .draw()
             .map_err(|e| anyhow!("plot: {e}"))?;
         root.present().map_err(|e| anyhow!("plot: {e}"))?;
