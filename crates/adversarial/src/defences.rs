@@ -48,7 +48,7 @@ use indicatif::ProgressBar;
 use nn_core::data::Dataset;
 use nn_core::models::{Classifier, ModelConfig, SeededVarMap, build_model};
 use nn_core::optim::Optimizer;
-use nn_core::train::{TrainConfig, TrainOptions, epoch_seed, evaluate, train};
+use nn_core::train::{TrainConfig, TrainOptions, epoch_seed, evaluate, train, train_epoch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -405,37 +405,27 @@ pub fn train_with_augmentation(
     }
     for epoch in 0..config.epochs {
         opt.set_learning_rate(config.schedule.lr_at(config.optimizer.lr(), epoch));
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
         let seed = epoch_seed(config.seed, epoch);
-        for (step, batch) in train_set
-            .batches(config.batch_size, Some(seed))?
-            .enumerate()
-        {
-            let (x, y) = batch?;
-            let x = augmentation.apply(&x.to_dtype(model.dtype())?, epoch_seed(seed, step + 1))?;
-            let loss = nn_core::layers::cross_entropy(&model.forward_t(&x, true)?, &y)?;
-            let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !value.is_finite() {
-                return Err(AdvError::Nn(nn_core::NnError::Diverged {
-                    loss: value,
-                    epoch: epoch + 1,
-                    step: step + 1,
-                }));
-            }
-            opt.backward_step(&loss)?;
-            let b = y.dim(0)?;
-            loss_sum += value * b as f64;
-            seen += b;
-            if let Some(p) = progress {
-                p.inc(1);
-            }
-        }
+        let pass = train_epoch(
+            model,
+            &mut opt,
+            train_set,
+            config.batch_size,
+            seed,
+            epoch,
+            |x, step| augmentation.apply(&x, epoch_seed(seed, step + 1)),
+            |_| {
+                if let Some(p) = progress {
+                    p.inc(1);
+                }
+            },
+        )?;
         let test_accuracy = test_set
             .map(|t| evaluate(model, t, EVAL_BATCH).map(|e| e.accuracy))
             .transpose()?;
         out.push(NoiseEpoch {
             epoch: epoch + 1,
-            train_loss: loss_sum / seen.max(1) as f64,
+            train_loss: pass.loss,
             test_accuracy,
         });
     }

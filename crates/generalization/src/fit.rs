@@ -31,17 +31,15 @@
 //! ```
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use indicatif::ProgressBar;
 use nn_core::checkpoint::{RunIdentity, resume_run, save_run};
 use nn_core::data::Dataset;
-use nn_core::layers::cross_entropy;
 use nn_core::models::Classifier;
 use nn_core::optim::{LrSchedule, Optimizer, OptimizerConfig};
-use nn_core::train::{epoch_seed, evaluate};
+use nn_core::train::{epoch_seed, evaluate, train_epoch};
 use serde::{Deserialize, Serialize};
 
 use crate::{GenError, Result};
@@ -368,29 +366,16 @@ pub fn fit(
         let epoch = history.len();
         let lr = config.schedule.lr_at(config.optimizer.lr(), epoch);
         optimizer.set_learning_rate(lr);
-        let started = Instant::now();
-        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        for (step, batch) in train
-            .batches(config.batch_size, Some(epoch_seed(config.seed, epoch)))?
-            .enumerate()
-        {
-            let (x, y) = batch?;
-            let logits = model.forward_t(&x.to_dtype(model.dtype())?, true)?;
-            let loss = cross_entropy(&logits, &y)?;
-            let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !value.is_finite() {
-                return Err(nn_core::NnError::Diverged {
-                    loss: value,
-                    epoch: epoch + 1,
-                    step: step + 1,
-                }
-                .into());
-            }
-            optimizer.backward_step(&loss)?;
-            loss_sum += value * y.dims()[0] as f64;
-            seen += y.dims()[0];
-        }
-        let train_seconds = started.elapsed().as_secs_f64();
+        let pass = train_epoch(
+            model,
+            &mut optimizer,
+            &train,
+            config.batch_size,
+            epoch_seed(config.seed, epoch),
+            epoch,
+            |x, _| Ok::<_, GenError>(x),
+            |_| {},
+        )?;
         let on_train = evaluate(model, &train, config.eval_batch_size)?;
         let correct: usize = (0..on_train.confusion.len())
             .map(|i| on_train.confusion[i][i] as usize)
@@ -406,13 +391,13 @@ pub fn fit(
             epoch: epoch + 1,
             steps: optimizer.steps(),
             lr,
-            train_loss: loss_sum / seen as f64,
+            train_loss: pass.loss,
             train_loss_eval: on_train.loss,
             train_accuracy: on_train.accuracy,
             train_correct: correct,
             test_accuracy: on_test.as_ref().map(|e| e.accuracy),
             test_loss: on_test.as_ref().map(|e| e.loss),
-            train_seconds,
+            train_seconds: pass.seconds,
         };
         progress.inc(1);
         progress.set_message(format!(

@@ -180,7 +180,6 @@ pub fn train(
         ));
     }
     let device = model.device();
-    let dtype = model.dtype();
     let train_set = train_set.to_device(&device)?;
     let test_set = test_set.map(|t| t.to_device(&device)).transpose()?;
     let mut optimizer = Optimizer::new(config.optimizer.clone(), varmap)?;
@@ -224,38 +223,24 @@ pub fn train(
     for epoch in start_epoch..config.epochs {
         let lr = config.schedule.lr_at(config.optimizer.lr(), epoch);
         optimizer.set_learning_rate(lr);
-        let started = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0u64, 0usize);
-        for (step_in_epoch, batch) in train_set
-            .batches(config.batch_size, Some(epoch_seed(config.seed, epoch)))?
-            .enumerate()
-        {
-            let (x, y) = batch?;
-            let x = x.to_dtype(dtype)?;
-            let logits = model.forward_t(&x, true)?;
-            let loss = cross_entropy(&logits, &y)?;
-            let loss_value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !loss_value.is_finite() {
-                return Err(NnError::Diverged {
-                    loss: loss_value,
-                    epoch: epoch + 1,
-                    step: step_in_epoch + 1,
-                });
-            }
-            optimizer.backward_step(&loss)?;
-            let n = y.dims()[0];
-            loss_sum += loss_value * n as f64;
-            correct += count_correct(&logits, &y)?;
-            seen += n;
-            progress.inc(1);
-            progress.set_message(format!(
-                "epoch {}/{} loss {:.4}",
-                epoch + 1,
-                config.epochs,
-                loss_sum / seen as f64
-            ));
-        }
-        let train_seconds = started.elapsed().as_secs_f64();
+        let pass = train_epoch(
+            model,
+            &mut optimizer,
+            &train_set,
+            config.batch_size,
+            epoch_seed(config.seed, epoch),
+            epoch,
+            |x, _| Ok::<_, NnError>(x),
+            |mean_loss| {
+                progress.inc(1);
+                progress.set_message(format!(
+                    "epoch {}/{} loss {:.4}",
+                    epoch + 1,
+                    config.epochs,
+                    mean_loss
+                ));
+            },
+        )?;
         let train_accuracy = if config.eval_train {
             Some(evaluate(model, &train_set, config.eval_batch_size)?.accuracy)
         } else {
@@ -268,12 +253,12 @@ pub fn train(
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             lr,
-            train_loss: loss_sum / seen as f64,
-            train_accuracy_running: correct as f64 / seen as f64,
+            train_loss: pass.loss,
+            train_accuracy_running: pass.running_accuracy,
             train_accuracy,
             test_loss: test_eval.as_ref().map(|e| e.loss),
             test_accuracy: test_eval.as_ref().map(|e| e.accuracy),
-            train_seconds,
+            train_seconds: pass.seconds,
             steps: optimizer.steps(),
         };
         tracing::info!(?metrics, "epoch done");
@@ -297,6 +282,80 @@ pub fn train(
         history,
         resumed_after_epoch,
     })
+}
+
+/// What one training pass over a data set measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochPass {
+    /// Mean cross-entropy of the pass's mini-batches (weighted by batch size), as trained on.
+    pub loss: f64,
+    /// Accuracy of the mini-batches as they were trained on.
+    pub running_accuracy: f64,
+    /// Wall seconds of the pass.
+    pub seconds: f64,
+}
+
+/// One epoch of mini-batch training with cross-entropy: `data` (on the model's device) in batches of
+/// `batch_size` in the order `permutation(N, order_seed)`, each converted to the model's dtype, passed
+/// through `transform(x, step)` (0-based step; the identity for plain training, an input augmentation
+/// otherwise), then forward, loss, `optimizer` step. A non-finite loss stops the pass with
+/// [`NnError::Diverged`] naming `epoch + 1` and the step. `on_step(mean loss so far)` runs after every
+/// step (progress bars). The one training loop of [`train`], `generalization::fit` and adversarial's
+/// augmented training.
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch<E: From<NnError>>(
+    model: &dyn Classifier,
+    optimizer: &mut Optimizer,
+    data: &Dataset,
+    batch_size: usize,
+    order_seed: u64,
+    epoch: usize,
+    mut transform: impl FnMut(Tensor, usize) -> std::result::Result<Tensor, E>,
+    mut on_step: impl FnMut(f64),
+) -> std::result::Result<EpochPass, E> {
+    let started = Instant::now();
+    let dtype = model.dtype();
+    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0u64, 0usize);
+    let batches = data.batches(batch_size, Some(order_seed))?;
+    for (step, batch) in batches.enumerate() {
+        let (x, y) = batch?;
+        let x = transform(x.to_dtype(dtype).map_err(NnError::from)?, step)?;
+        let (value, hits) = train_step(model, optimizer, &x, &y, epoch, step)?;
+        let n = y.dims()[0];
+        loss_sum += value * n as f64;
+        correct += hits;
+        seen += n;
+        on_step(loss_sum / seen as f64);
+    }
+    let seen = seen.max(1) as f64;
+    Ok(EpochPass {
+        loss: loss_sum / seen,
+        running_accuracy: correct as f64 / seen,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One optimiser step on the batch `(x, y)`: its cross-entropy and the number it classified correctly.
+fn train_step(
+    model: &dyn Classifier,
+    optimizer: &mut Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    epoch: usize,
+    step: usize,
+) -> Result<(f64, u64)> {
+    let logits = model.forward_t(x, true)?;
+    let loss = cross_entropy(&logits, y)?;
+    let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    if !value.is_finite() {
+        return Err(NnError::Diverged {
+            loss: value,
+            epoch: epoch + 1,
+            step: step + 1,
+        });
+    }
+    optimizer.backward_step(&loss)?;
+    Ok((value, count_correct(&logits, y)?))
 }
 
 fn check_data_fits(model: &dyn Classifier, data: &Dataset, what: &str) -> Result<()> {
