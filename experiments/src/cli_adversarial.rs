@@ -93,6 +93,9 @@ pub struct TrainAugArgs {
     /// Augmentation: none, gauss:SIGMA or linf:MAX_EPS[:FRACTION].
     #[arg(long, default_value = "linf:0.2:0.5")]
     pub augment: String,
+    /// ResNet-small without batch norm (biased convolutions instead).
+    #[arg(long)]
+    pub no_batch_norm: bool,
     /// Seed of the weights, batch order and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -110,6 +113,9 @@ pub struct TrainAugArgs {
 /// `mathnn uap train`: augmented training, written in the layout `mathnn train` uses.
 fn run_train(a: TrainAugArgs) -> Result<()> {
     let kind: ModelKind = a.model.parse()?;
+    if a.no_batch_norm && kind != ModelKind::ResnetSmall {
+        bail!("--no-batch-norm applies to resnet-small only (model `{kind}` has no batch norm)");
+    }
     let dataset: DatasetName = a.dataset.parse()?;
     let aug = Augmentation::parse(&a.augment)?;
     if a.limit_train == 0 || a.eval == 0 {
@@ -119,7 +125,8 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
     let train_set = data.train.take(a.limit_train.min(data.train.len()))?;
     let test = data.test.take(a.eval.min(data.test.len()))?;
     let (c, h, w) = train_set.image_shape();
-    let model_config = ModelConfig::new(kind, InputSpec::new(c, h, w, train_set.num_classes()));
+    let model_config = ModelConfig::new(kind, InputSpec::new(c, h, w, train_set.num_classes()))
+        .with_batch_norm(!a.no_batch_norm);
     let config = TrainConfig {
         epochs: a.epochs,
         optimizer: OptimizerConfig::adam(a.lr),

@@ -177,6 +177,20 @@ fn unknown_model_and_dataset_names_are_listed() {
         .output()
         .unwrap();
     assert_clean_failure(o, &["--profile", "huge"]);
+    // Only ResNet-small has batch norm to switch off.
+    let o = mathnn()
+        .args([
+            "uap",
+            "train",
+            "--model",
+            "lenet",
+            "--no-batch-norm",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["--no-batch-norm", "resnet-small", "lenet"]);
 }
 
 #[test]

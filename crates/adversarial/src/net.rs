@@ -375,11 +375,13 @@ impl Net {
                 nodes
             }
             ModelKind::ResnetSmall => {
+                // `conv → BN`, or a biased conv for the variant without batch norm.
                 let conv_bn = |p: &str, stride: usize, pad: usize| -> Result<Vec<Node>> {
-                    Ok(vec![
-                        w.conv(&format!("{p}.conv"), stride, pad)?.into(),
-                        w.batch_norm(&format!("{p}.bn"), 1e-5)?.into(),
-                    ])
+                    let mut layers = vec![w.conv(&format!("{p}.conv"), stride, pad)?.into()];
+                    if config.batch_norm {
+                        layers.push(w.batch_norm(&format!("{p}.bn"), 1e-5)?.into());
+                    }
+                    Ok(layers)
                 };
                 let mut nodes = conv_bn("stem", 1, 1)?;
                 nodes.push(Layer::Relu.named("stem"));

@@ -340,9 +340,8 @@ pub fn tensor_net(config: &TensorNetConfig, vb: VarBuilder) -> Result<TensorNet>
             config: ModelConfig {
                 // nn-core's ModelKind has no variant for models defined outside nn-core; the kind is not
                 // used to rebuild tensor networks (see `TensorNet::tensor_config`).
-                kind: ModelKind::Mlp,
-                input: config.input,
                 mlp_widths: Vec::new(),
+                ..ModelConfig::new(ModelKind::Mlp, config.input)
             },
             dtype,
             device,

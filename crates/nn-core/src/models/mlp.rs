@@ -31,9 +31,8 @@ pub fn mlp(input: InputSpec, widths: &[usize], vb: VarBuilder) -> Result<Mlp> {
     }
     let out = linear(fan_in, input.num_classes, vb.pp("out"))?;
     let config = ModelConfig {
-        kind: ModelKind::Mlp,
-        input,
         mlp_widths: widths.to_vec(),
+        ..ModelConfig::new(ModelKind::Mlp, input)
     };
     Ok(Mlp {
         hidden,

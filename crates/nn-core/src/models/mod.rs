@@ -75,7 +75,8 @@ pub enum ModelKind {
     Lenet,
     /// VGG-style CNN: three blocks of two 3×3 convolutions and a 2×2 max-pool.
     VggSmall,
-    /// Small ResNet: 3×3 stem and three stages of one basic block each, batch norm, global average pool.
+    /// Small ResNet: 3×3 stem and three stages of one basic block each, batch norm (optional), global
+    /// average pool.
     ResnetSmall,
 }
 
@@ -131,6 +132,14 @@ pub struct ModelConfig {
     /// Hidden widths of the MLP (ignored by the other kinds).
     #[serde(default = "default_mlp_widths")]
     pub mlp_widths: Vec<usize>,
+    /// Batch norm after every convolution of ResNet-small (default `true`, as He et al.); `false` gives
+    /// convolutions with biases and no normalisation. Ignored by the other kinds, which have none.
+    #[serde(default = "default_batch_norm")]
+    pub batch_norm: bool,
+}
+
+fn default_batch_norm() -> bool {
+    true
 }
 
 fn default_mlp_widths() -> Vec<usize> {
@@ -144,7 +153,13 @@ impl ModelConfig {
             kind,
             input,
             mlp_widths: default_mlp_widths(),
+            batch_norm: default_batch_norm(),
         }
+    }
+
+    /// The same configuration with ResNet-small's batch norm switched on or off.
+    pub fn with_batch_norm(self, batch_norm: bool) -> Self {
+        Self { batch_norm, ..self }
     }
 }
 
@@ -251,7 +266,7 @@ pub fn build_model(config: &ModelConfig, vb: VarBuilder) -> Result<Box<dyn Class
         ModelKind::Mlp => Box::new(mlp(config.input, &config.mlp_widths, vb)?),
         ModelKind::Lenet => Box::new(lenet(config.input, vb)?),
         ModelKind::VggSmall => Box::new(vgg_small(config.input, vb)?),
-        ModelKind::ResnetSmall => Box::new(resnet_small(config.input, vb)?),
+        ModelKind::ResnetSmall => Box::new(resnet_small(config.input, config.batch_norm, vb)?),
     })
 }
 

@@ -2,11 +2,16 @@
 //! stages of one basic block each (16, 32, 64 channels; stride 1, 2, 2; projection shortcut `conv1×1 → BN`
 //! when the shape changes), global average pool, linear read-out.
 //!
+//! Without batch norm (`batch_norm = false`) every `conv → BN` becomes a convolution with a bias. Why the
+//! option: on MNIST-like inputs (a black background) the running statistics of the batch-norm variant
+//! amplify a small constant brightness shift into a different prediction, so random noise already fools
+//! it — see docs/experiments/universal-perturbations.md.
+//!
 //! Activations: `stem`, `stage{s}` (after each block's final ReLU), `pool`, `logits`.
 
 use candle_core::Tensor;
 use candle_nn::{
-    BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder, batch_norm,
+    BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder, batch_norm, conv2d,
     conv2d_no_bias, linear,
 };
 
@@ -16,26 +21,45 @@ use crate::layers::global_avg_pool2d;
 
 const WIDTHS: [usize; 3] = [16, 32, 64];
 
+/// `conv → BN`, or a biased `conv` when `bn` is `None`.
 struct ConvBn {
     conv: Conv2d,
-    bn: BatchNorm,
+    bn: Option<BatchNorm>,
 }
 
 impl ConvBn {
-    fn new(c_in: usize, c_out: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        with_bn: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let cfg = Conv2dConfig {
             padding: k / 2,
             stride,
             ..Default::default()
         };
-        Ok(Self {
-            conv: conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?,
-            bn: batch_norm(c_out, 1e-5, vb.pp("bn"))?,
+        Ok(if with_bn {
+            Self {
+                conv: conv2d_no_bias(c_in, c_out, k, cfg, vb.pp("conv"))?,
+                bn: Some(batch_norm(c_out, 1e-5, vb.pp("bn"))?),
+            }
+        } else {
+            Self {
+                conv: conv2d(c_in, c_out, k, cfg, vb.pp("conv"))?,
+                bn: None,
+            }
         })
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        self.bn.forward_t(&self.conv.forward(x)?, train)
+        let h = self.conv.forward(x)?;
+        match &self.bn {
+            Some(bn) => bn.forward_t(&h, train),
+            None => Ok(h),
+        }
     }
 }
 
@@ -46,15 +70,15 @@ struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn new(c_in: usize, c_out: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(c_in: usize, c_out: usize, stride: usize, bn: bool, vb: VarBuilder) -> Result<Self> {
         let shortcut = if stride != 1 || c_in != c_out {
-            Some(ConvBn::new(c_in, c_out, 1, stride, vb.pp("shortcut"))?)
+            Some(ConvBn::new(c_in, c_out, 1, stride, bn, vb.pp("shortcut"))?)
         } else {
             None
         };
         Ok(Self {
-            a: ConvBn::new(c_in, c_out, 3, stride, vb.pp("a"))?,
-            b: ConvBn::new(c_out, c_out, 3, 1, vb.pp("b"))?,
+            a: ConvBn::new(c_in, c_out, 3, stride, bn, vb.pp("a"))?,
+            b: ConvBn::new(c_out, c_out, 3, 1, bn, vb.pp("b"))?,
             shortcut,
         })
     }
@@ -78,9 +102,10 @@ pub struct ResNetSmall {
     meta: ModelMeta,
 }
 
-/// A small ResNet for `input` (any image size ≥ 1 px; global pooling removes the spatial size).
-pub fn resnet_small(input: InputSpec, vb: VarBuilder) -> Result<ResNetSmall> {
-    let stem = ConvBn::new(input.channels, WIDTHS[0], 3, 1, vb.pp("stem"))?;
+/// A small ResNet for `input` (any image size ≥ 1 px; global pooling removes the spatial size), with batch
+/// norm after every convolution when `batch_norm`, else biased convolutions.
+pub fn resnet_small(input: InputSpec, batch_norm: bool, vb: VarBuilder) -> Result<ResNetSmall> {
+    let stem = ConvBn::new(input.channels, WIDTHS[0], 3, 1, batch_norm, vb.pp("stem"))?;
     let mut stages = Vec::new();
     let mut c_in = WIDTHS[0];
     for (s, &c) in WIDTHS.iter().enumerate() {
@@ -89,6 +114,7 @@ pub fn resnet_small(input: InputSpec, vb: VarBuilder) -> Result<ResNetSmall> {
             c_in,
             c,
             stride,
+            batch_norm,
             vb.pp(format!("stage{}", s + 1)),
         )?);
         c_in = c;
@@ -97,7 +123,10 @@ pub fn resnet_small(input: InputSpec, vb: VarBuilder) -> Result<ResNetSmall> {
         stem,
         stages,
         fc: linear(c_in, input.num_classes, vb.pp("fc"))?,
-        meta: ModelMeta::new(ModelConfig::new(ModelKind::ResnetSmall, input), &vb),
+        meta: ModelMeta::new(
+            ModelConfig::new(ModelKind::ResnetSmall, input).with_batch_norm(batch_norm),
+            &vb,
+        ),
     })
 }
 

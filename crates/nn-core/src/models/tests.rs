@@ -124,3 +124,48 @@ fn bad_configurations_are_errors() {
     let err = model.forward_to(&x, "conv9", false).unwrap_err();
     assert!(err.to_string().contains("no layer `conv9`"), "{err}");
 }
+
+#[test]
+fn resnet_small_without_batch_norm_has_biased_convolutions_only() {
+    let mnist = InputSpec::new(1, 28, 28, 10);
+    let config = ModelConfig::new(ModelKind::ResnetSmall, mnist).with_batch_norm(false);
+    let varmap = VarMap::new();
+    let vb = SeededVarMap::var_builder(&varmap, 0, DType::F32, &Device::Cpu);
+    let model = build_model(&config, vb).unwrap();
+    assert_eq!(model.config(), &config);
+    let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+    assert!(names.iter().all(|n| !n.contains(".bn.")), "{names:?}");
+    // 3×3 convs 1→16 (stem), 16→16 ×2, 16→32, 32→32, 32→64, 64→64; 1×1 shortcuts 16→32, 32→64; each
+    // with a bias; fc 64→10.
+    let convs = (16 + 16 * 16 * 2 + 16 * 32 + 32 * 32 + 32 * 64 + 64 * 64) * 9 + 16 * 32 + 32 * 64;
+    let biases = 16 + 16 * 2 + 32 * 2 + 64 * 2 + 32 + 64;
+    assert_eq!(parameter_count(&varmap), convs + biases + 64 * 10 + 10);
+    let x = Tensor::rand(0f32, 1.0, (2, 1, 28, 28), &Device::Cpu).unwrap();
+    let names: Vec<String> = model
+        .forward_activations(&x, false)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        ["stem", "stage1", "stage2", "stage3", "pool", "logits"]
+    );
+    // Training and evaluation mode agree: nothing depends on batch statistics.
+    let a = model.forward_t(&x, true).unwrap();
+    let b = model.forward_t(&x, false).unwrap();
+    let d: f32 = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert_eq!(d, 0.0);
+    // Checkpoints written before the option existed load as batch-norm models.
+    let old =
+        r#"{"kind":"resnet-small","input":{"channels":1,"height":28,"width":28,"num_classes":10}}"#;
+    let old: ModelConfig = serde_json::from_str(old).unwrap();
+    assert!(old.batch_norm);
+}
