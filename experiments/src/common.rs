@@ -92,3 +92,43 @@ pub fn ensure_dir(dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot create directory {}", dir.display()))?;
     Ok(dir.to_path_buf())
 }
+
+/// The error and its chain of causes on one line, joined by ": ". A cause whose text is already in the
+/// message is skipped: the libraries' `Io` variants print their `io::Error` and also expose it as the
+/// source, which `{:#}` would print twice.
+pub fn one_line_error(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chains_print_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e = anyhow::Error::from(nn_core::NnError::Io {
+            path: "run/config.json".into(),
+            source: io,
+        });
+        assert_eq!(one_line_error(&e), "run/config.json: No such file");
+        let e = e.context("loading --checkpoint run");
+        assert_eq!(
+            one_line_error(&e),
+            "loading --checkpoint run: run/config.json: No such file"
+        );
+        let e = anyhow::anyhow!("line one\nline two").context("outer");
+        assert_eq!(one_line_error(&e), "outer: line one line two");
+    }
+}

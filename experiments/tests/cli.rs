@@ -312,3 +312,17 @@ fn reproduce_smoke_without_data_falls_back_to_labelled_generated_data() {
             .exists()
     );
 }
+
+#[test]
+fn a_checkpoint_without_its_config_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mathnn()
+        .args(["uap", "layers", "--checkpoint"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_clean_failure(o, &["config.json"]);
+    // The io::Error is both in the message and its source; it is printed once.
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}
