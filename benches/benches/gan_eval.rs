@@ -1,6 +1,7 @@
 //! gan-eval kernels: FID from precomputed statistics (d = 64 and 2048, both routes) and one Geometry Score
 //! draw (witness distances, complex, H1, RLT) with the reference defaults for N = 2000 points in 2-D and
-//! N = 5000 points in 784-D, plus a 200-draw MRLT. Run with
+//! N = 5000 points in 784-D, plus 200- and 1000-draw MRLTs (the prepared route: all point distances once,
+//! then per draw; `gs_mrlt_cpu` in process CPU time). Run with
 //! `RAYON_NUM_THREADS=1 cargo bench -p benches --bench gan_eval` (one draw is single-threaded: rayon
 //! parallelises over draws); the Python peers are in `benches/peers/gan_eval.py`, results in
 //! docs/performance.md.
@@ -51,8 +52,8 @@ fn bench_fid(c: &mut Criterion) {
     group.finish();
 }
 
-/// CPU time of the calling thread (Linux `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).
-fn thread_cpu() -> Duration {
+/// A Linux CPU-time clock (`clock_gettime`).
+fn cpu_clock(clock: i32) -> Duration {
     #[repr(C)]
     struct Timespec {
         sec: i64,
@@ -61,12 +62,22 @@ fn thread_cpu() -> Duration {
     unsafe extern "C" {
         fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
     }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
     let mut t = Timespec { sec: 0, nsec: 0 };
     // SAFETY: `t` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    let rc = unsafe { clock_gettime(clock, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime({clock}) failed");
     Duration::new(t.sec as u64, t.nsec as u32)
+}
+
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu() -> Duration {
+    cpu_clock(3)
+}
+
+/// CPU time of the whole process (`CLOCK_PROCESS_CPUTIME_ID`): `mean_rlt` runs its draws on rayon's
+/// workers, not on the benchmarking thread.
+fn process_cpu() -> Duration {
+    cpu_clock(2)
 }
 
 fn landmarks(n: usize, l: usize, seed: u64) -> Vec<usize> {
@@ -122,6 +133,26 @@ fn bench_gs(c: &mut Criterion) {
     group.bench_function("n5000_d784_default_200draws", |b| {
         b.iter(|| black_box(mean_rlt(x.view(), &cfg).unwrap()))
     });
+    group.finish();
+    // The prepared route in process CPU time (run with RAYON_NUM_THREADS=1): 200 and 1000 draws; the
+    // amortised cost of one draw is (t₁₀₀₀ − t₂₀₀)/800, the distance precomputation cancelling.
+    let mut group = c.benchmark_group("gs_mrlt_cpu");
+    group.sample_size(10);
+    for n_draws in [200usize, 1000] {
+        let cfg = GsConfig {
+            n_draws,
+            ..GsConfig::default()
+        };
+        group.bench_function(format!("n5000_d784_default_{n_draws}draws"), |b| {
+            b.iter_custom(|iters| {
+                let t0 = process_cpu();
+                for _ in 0..iters {
+                    black_box(mean_rlt(x.view(), &cfg).unwrap());
+                }
+                process_cpu() - t0
+            })
+        });
+    }
     group.finish();
 }
 

@@ -17,19 +17,28 @@
 //!   the end, and the maximum itself is computed exactly over the rows that can hold it. Candidate sets
 //!   are supersets of the needed ones, which does not change the complex (see `super::complex`).
 //!
+//! * **Prepared** (many draws on one cloud, [`Cloud::prepare_for_draws`]): all N² squared distances
+//!   once, `max(0, ‖x_i‖² + ‖x_j‖² − 2 x_i·x_j)` from f64 GEMMs over the upper triangle, mirrored (exactly
+//!   symmetric, round-off level: not the exact route), with each row's maximum. A draw reads its
+//!   landmarks' rows (= their columns): α_max from the row maxima, then per chunk of witnesses the three
+//!   smallest and the threshold test vectorised over witnesses (bit masks), no transposed copy; it
+//!   selects exactly what the per-witness selection selects from the same numbers (tested).
+//!
 //! "Exact" is [`exact_sq`] followed by one `sqrt`: below [`GEMM_MIN_DIM`] the plain left-to-right sum
 //! (bit-for-bit `scipy.spatial.distance.cdist`), from it on a fixed 16-lane fused multiply–add sum
 //! (≈ 1e-16 relative to cdist). Every route evaluates exactly these expressions for the distances it
 //! keeps, so the routes agree bit for bit (tested).
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, MatMut, MatRef, Par};
 
 use super::GEMM_MIN_DIM;
 use crate::{GanEvalError, Result};
 
 /// Witnesses per GEMM block of the screened route (the f32 block is `BLOCK · D` values).
 const BLOCK: usize = 128;
+/// Witnesses per chunk of the prepared route (`L` landmark-row segments of this length stay in cache).
+const ROW_CHUNK: usize = 256;
 /// Unit roundoff of f32 and f64.
 const U32: f64 = 1.0 / 16_777_216.0;
 const U64: f64 = f64::EPSILON / 2.0;
@@ -346,8 +355,8 @@ pub(super) struct Cloud<'a> {
     pub dim: usize,
     /// `f32(x − x₀)` for all points and their squared norms (`None`: converted block by block per draw).
     screen: Option<(Vec<f32>, Vec<f64>)>,
-    /// All N × N exact-route squared distances (row-major), when precomputed by [`Cloud::precompute`].
-    pub all: Option<Vec<f64>>,
+    /// All N × N squared distances and row maxima, when precomputed by [`Cloud::prepare_for_draws`].
+    pub all: Option<AllPairs>,
 }
 
 impl<'a> Cloud<'a> {
@@ -362,46 +371,71 @@ impl<'a> Cloud<'a> {
     }
 
     /// Prepares for many draws: the f32 screening copy once, or — when `n_draws · L₀ ≥ 2N` and
-    /// N ≤ [`super::PRECOMPUTE_MAX_POINTS`] — all N² squared distances from one f64 GEMM (round-off
-    /// level, not the exact route).
+    /// N ≤ [`super::PRECOMPUTE_MAX_POINTS`] — all N² squared distances ([`AllPairs`], round-off level,
+    /// not the exact route).
     pub fn prepare_for_draws(&mut self, draws: usize, landmarks: usize) {
         let (n, dim) = (self.n, self.dim);
         if dim < GEMM_MIN_DIM {
             return;
         }
         if n <= super::PRECOMPUTE_MAX_POINTS && draws * landmarks >= 2 * n {
-            let x = MatRef::from_row_major_slice(&self.data, n, dim);
-            let sq: Vec<f64> = self
-                .data
-                .chunks_exact(dim)
-                .map(|r| r.iter().map(|v| v * v).sum())
-                .collect();
-            let mut g = Mat::<f64>::zeros(n, n);
-            matmul(
-                g.as_mut(),
-                Accum::Replace,
-                x,
-                x.transpose(),
-                1.0,
-                faer::get_global_parallelism(),
-            );
-            let mut all = vec![0.0; n * n];
-            for j in 0..n {
-                for i in 0..n {
-                    all[i * n + j] = if i == j {
-                        0.0
-                    } else {
-                        (sq[i] + sq[j] - 2.0 * g[(i, j)]).max(0.0)
-                    };
-                }
-            }
-            self.all = Some(all);
+            self.all = Some(self.all_squared_distances());
             return;
         }
         let mut y = vec![0.0f32; n * dim];
         let mut norms = vec![0.0; n];
         self.convert_all(&mut y, &mut norms);
         self.screen = Some((y, norms));
+    }
+
+    /// All N² squared distances `max(0, ‖x_i‖² + ‖x_j‖² − 2 x_i·x_j)` (row-major, diagonal 0) and each
+    /// row's maximum. Only the pairs i < j are computed (one f64 GEMM per panel of [`PANEL`] rows
+    /// against the rows from the panel on) and mirrored, so the matrix is exactly symmetric.
+    fn all_squared_distances(&self) -> AllPairs {
+        let (n, dim) = (self.n, self.dim);
+        let x = MatRef::from_row_major_slice(&self.data, n, dim);
+        let sq: Vec<f64> = self
+            .data
+            .chunks_exact(dim)
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect();
+        let mut all = vec![0.0; n * n];
+        for i0 in (0..n).step_by(PANEL) {
+            let b = PANEL.min(n - i0);
+            // Rows i0..i0 + b, columns i0..n of `all` (row stride n). Built as the transpose of a
+            // column-major view: faer 0.24's `from_row_major_slice_with_stride_mut` swaps the strides.
+            let g = MatMut::from_column_major_slice_with_stride_mut(
+                &mut all[i0 * n + i0..],
+                n - i0,
+                b,
+                n,
+            )
+            .transpose_mut();
+            matmul(
+                g,
+                Accum::Replace,
+                x.subrows(i0, b),
+                x.subrows(i0, n - i0).transpose(),
+                1.0,
+                faer::get_global_parallelism(),
+            );
+            mirror_panel(&mut all, &sq, n, i0, b);
+        }
+        let row_max = all
+            .chunks_exact(n)
+            .map(|r| {
+                let mut m = [0.0f64; 8];
+                let c = r.chunks_exact(8);
+                let rest = c.remainder();
+                for v in c {
+                    for k in 0..8 {
+                        m[k] = if v[k] > m[k] { v[k] } else { m[k] };
+                    }
+                }
+                m.iter().chain(rest).copied().fold(0.0f64, f64::max)
+            })
+            .collect();
+        AllPairs { sq: all, row_max }
     }
 
     simd_dispatch!(fn convert_all / convert_all_avx2 => convert_all_body(&mut self, y: &mut [f32], norms: &mut [f64]) -> ());
@@ -422,6 +456,32 @@ impl<'a> Cloud<'a> {
 
     pub fn row(&self, i: usize) -> &[f64] {
         &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// Rows per GEMM panel of [`Cloud::prepare_for_draws`].
+const PANEL: usize = 256;
+
+/// All N² squared distances of a cloud (row-major, symmetric) and each row's maximum.
+pub(super) struct AllPairs {
+    pub sq: Vec<f64>,
+    pub row_max: Vec<f64>,
+}
+
+/// Turns the Gram entries `all[i][j]`, i in the panel `i0..i0 + b`, j > i, into squared distances and
+/// mirrors them to `all[j][i]` (j outer: the mirrored writes are contiguous, the panel's `b` rows are
+/// `b` sequential streams); zeroes the panel's diagonal.
+fn mirror_panel(all: &mut [f64], sq: &[f64], n: usize, i0: usize, b: usize) {
+    for j in i0 + 1..n {
+        let hi = b.min(j - i0);
+        for i in i0..i0 + hi {
+            let v = (sq[i] + sq[j] - 2.0 * all[i * n + j]).max(0.0);
+            all[i * n + j] = v;
+            all[j * n + i] = v;
+        }
+    }
+    for i in i0..i0 + b {
+        all[i * n + i] = 0.0;
     }
 }
 
@@ -454,6 +514,10 @@ pub(super) struct Distances {
     norms_blk: Vec<f64>,
     /// L × BLOCK Gram block `Ỹ_L Ỹ_blockᵀ`, column-major.
     gram: Vec<f32>,
+    /// Prepared route: the candidate landmarks of each witness of one chunk, as bit masks, and the
+    /// chunk's offsets in the landmarks' rows.
+    masks: Vec<u64>,
+    offsets: Vec<usize>,
 }
 
 impl Distances {
@@ -471,15 +535,15 @@ impl Distances {
         self.span.clear();
         self.span.resize(n, (0, 0));
         if let Some(all) = &cloud.all {
-            // Symmetric: read landmark rows contiguously and scatter them into columns.
-            self.sq.clear();
-            self.sq.resize(n * l, 0.0);
-            for (j, &lm) in landmarks.iter().enumerate() {
-                for (w, &v) in all[lm * n..(lm + 1) * n].iter().enumerate() {
-                    self.sq[w * l + j] = v;
-                }
-            }
-            return Ok(self.candidates_of_stored(n, l, gamma));
+            // Symmetric: the landmarks' rows are their columns. The largest distance is the largest
+            // row maximum.
+            let max_sq = landmarks
+                .iter()
+                .map(|&lm| all.row_max[lm])
+                .fold(0.0f64, f64::max);
+            let alpha = gamma * max_sq.sqrt();
+            self.candidates_of_rows(&all.sq, n, landmarks, alpha);
+            return Ok(alpha);
         }
         #[cfg(test)]
         let screen = !self.exact_only;
@@ -509,6 +573,78 @@ impl Distances {
             self.span[w] = span_of(start, self.pool.len());
         }
         alpha
+    }
+
+    simd_dispatch!(fn candidates_of_rows / candidates_of_rows_avx2 => candidates_of_rows_body(&mut self, all: &[f64], n: usize, landmarks: &[usize], alpha: f64) -> ());
+
+    /// Candidates from the rows of a symmetric N × N matrix of squared distances: what
+    /// [`Distances::candidates_of_stored`] selects from its transpose, witness by witness, computed
+    /// [`ROW_CHUNK`] witnesses at a time across the landmark rows (three smallest and the threshold
+    /// compares vectorised over witnesses; no transposed copy).
+    #[inline(always)]
+    fn candidates_of_rows_body(&mut self, all: &[f64], n: usize, landmarks: &[usize], alpha: f64) {
+        let l = landmarks.len();
+        self.lo.resize(ROW_CHUNK, 0.0);
+        self.hi.resize(ROW_CHUNK, 0.0);
+        self.row.resize(ROW_CHUNK, 0.0);
+        let words = l.div_ceil(64);
+        self.masks.resize(ROW_CHUNK * words, 0);
+        for w0 in (0..n).step_by(ROW_CHUNK) {
+            let cw = ROW_CHUNK.min(n - w0);
+            // The three smallest of each witness (min/max network, as `third_smallest`).
+            let (m0, m1, m2) = (&mut self.lo[..cw], &mut self.hi[..cw], &mut self.row[..cw]);
+            m0.fill(f64::INFINITY);
+            m1.fill(f64::INFINITY);
+            m2.fill(f64::INFINITY);
+            let next = (w0 + cw).min(n);
+            let cn = ROW_CHUNK.min(n - next);
+            for &lm in landmarks {
+                let r = &all[lm * n + w0..lm * n + w0 + cw];
+                // The next chunk's segment of this row (64 rows are too many streams for the
+                // hardware prefetcher).
+                prefetch_lines(&all[lm * n + next..lm * n + next + cn]);
+                for i in 0..cw {
+                    let v = r[i];
+                    let t0 = if m0[i] > v { m0[i] } else { v };
+                    m0[i] = if m0[i] < v { m0[i] } else { v };
+                    let t1 = if m1[i] > t0 { m1[i] } else { t0 };
+                    m1[i] = if m1[i] < t0 { m1[i] } else { t0 };
+                    m2[i] = if m2[i] < t1 { m2[i] } else { t1 };
+                }
+            }
+            for t in m2.iter_mut() {
+                *t = sq_threshold(*t, alpha);
+            }
+            // Which landmarks are candidates of each witness: bit j of word j/64 of the witness's mask
+            // (word-major, branch-free and vectorised over witnesses).
+            let thr = &self.row[..cw];
+            let masks = &mut self.masks[..cw * words];
+            masks.fill(0);
+            for (j, &lm) in landmarks.iter().enumerate() {
+                let r = &all[lm * n + w0..lm * n + w0 + cw];
+                let bit = 1u64 << (j & 63);
+                let m = &mut masks[(j >> 6) * cw..(j >> 6) * cw + cw];
+                for i in 0..cw {
+                    m[i] |= if r[i] <= thr[i] { bit } else { 0 };
+                }
+            }
+            // Each witness's candidates in landmark order, then sorted by (distance, landmark).
+            self.offsets.clear();
+            self.offsets.extend(landmarks.iter().map(|&lm| lm * n + w0));
+            for i in 0..cw {
+                let first = self.pool.len();
+                for word in 0..words {
+                    let mut m = self.masks[word * cw + i];
+                    while m != 0 {
+                        let j = word * 64 + m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        self.pool.push((all[self.offsets[j] + i].sqrt(), j as u32));
+                    }
+                }
+                sort_candidates(&mut self.pool[first..]);
+                self.span[w0 + i] = span_of(first, self.pool.len());
+            }
+        }
     }
 
     simd_dispatch!(fn fill_exact / fill_exact_avx2 => fill_exact_body(&mut self, cloud: &Cloud, landmarks: &[usize]) -> ());
@@ -767,9 +903,25 @@ fn push_candidates(row: &[f64], alpha: f64, pool: &mut Vec<(f64, u32)>) {
     sort_candidates(&mut pool[first..]);
 }
 
+/// Sorts by (distance, landmark); the keys are distinct, so the order is unique (insertion sort for the
+/// usual handful of candidates).
 #[inline(always)]
 fn sort_candidates(c: &mut [(f64, u32)]) {
-    c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    // Distances are ≥ +0 (or +∞), whose bit patterns order as the numbers (as `total_cmp`).
+    let less = |a: &(f64, u32), b: &(f64, u32)| (a.0.to_bits(), a.1) < (b.0.to_bits(), b.1);
+    if c.len() > 24 {
+        c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        return;
+    }
+    for i in 1..c.len() {
+        let x = c[i];
+        let mut j = i;
+        while j > 0 && less(&x, &c[j - 1]) {
+            c[j] = c[j - 1];
+            j -= 1;
+        }
+        c[j] = x;
+    }
 }
 
 #[inline(always)]
@@ -838,6 +990,22 @@ pub(super) fn for_each_le(values: &[f64], thr: f64, mut f: impl FnMut(usize)) {
     }
 }
 
+/// Asks for the cache lines of `s` (a hint; no effect on results).
+#[inline(always)]
+fn prefetch_lines(s: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    for k in (0..s.len()).step_by(8) {
+        // SAFETY: a prefetch of an address inside `s` (SSE, part of the x86_64 baseline).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                s.as_ptr().add(k).cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
+}
+
 /// Errors unless the row-major `data` (`n × dim`) is finite, naming the first bad entry.
 pub(super) fn check_finite_rows(data: &[f64], dim: usize, name: &str) -> Result<()> {
     if all_finite(data) {
@@ -850,4 +1018,63 @@ pub(super) fn check_finite_rows(data: &[f64], dim: usize, name: &str) -> Result<
         col: k % dim,
         value: data[k],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cloud_data(n: usize, dim: usize) -> Vec<f64> {
+        (0..n * dim)
+            .map(|k| (((k * 7919) % 1009) as f64 / 1009.0 - 0.5) * (1.0 + (k / dim % 5) as f64))
+            .collect()
+    }
+
+    /// The prepared route (all pairs, candidates read from landmark rows) equals transposing the
+    /// landmarks' rows into witness rows and selecting witness by witness; the matrix is symmetric
+    /// with a zero diagonal and the row maxima are the rows' maxima.
+    #[test]
+    fn prepared_rows_equal_the_stored_transpose() {
+        for (n, dim, l) in [
+            (300usize, 20usize, 16usize),
+            (517, 33, 64),
+            (40, 16, 3),
+            (260, 17, 130),
+        ] {
+            let data = cloud_data(n, dim);
+            let mut cloud = Cloud::new(std::borrow::Cow::Borrowed(&data), n, dim);
+            cloud.prepare_for_draws(n, l);
+            let all = cloud.all.as_ref().expect("prepared");
+            for i in 0..n {
+                assert_eq!(all.sq[i * n + i], 0.0);
+                let row = &all.sq[i * n..(i + 1) * n];
+                assert_eq!(all.row_max[i], row.iter().copied().fold(0.0, f64::max));
+                for j in 0..i {
+                    assert_eq!(all.sq[i * n + j].to_bits(), all.sq[j * n + i].to_bits());
+                    let exact = exact_sq(cloud.row(i), cloud.row(j));
+                    assert!(
+                        (all.sq[i * n + j] - exact).abs() <= 1e-12 * (1.0 + exact),
+                        "n {n}: ({i}, {j}): {} vs {exact}",
+                        all.sq[i * n + j]
+                    );
+                }
+            }
+            for gamma in [0.01, 0.1, 0.5] {
+                let landmarks: Vec<usize> = (0..l).map(|k| (k * 37 + 5) % n).collect();
+                let mut prepared = Distances::default();
+                let alpha = prepared.compute(&cloud, &landmarks, gamma).unwrap();
+                let mut stored = Distances::default();
+                stored.span.resize(n, (0, 0));
+                stored.sq = (0..n)
+                    .flat_map(|w| landmarks.iter().map(move |&lm| (w, lm)))
+                    .map(|(w, lm)| all.sq[lm * n + w])
+                    .collect();
+                let alpha_stored = stored.candidates_of_stored(n, l, gamma);
+                assert_eq!(alpha.to_bits(), alpha_stored.to_bits());
+                for w in 0..n {
+                    assert_eq!(prepared.candidates(w), stored.candidates(w), "witness {w}");
+                }
+            }
+        }
+    }
 }

@@ -33,10 +33,12 @@
 //! below it, all squared distances are computed exactly (bit-for-bit scipy's `cdist`) landmark-parallel
 //! and square roots are taken for the candidates only. Either way the result equals computing every
 //! distance exactly. [`mean_rlt`] with many draws converts the cloud once, or computes all N² distances
-//! once ([`PRECOMPUTE_MAX_POINTS`], one f64 GEMM, round-off level). Edge and triangle values live in
-//! packed tables with touched-entry lists (no allocation per simplex; [`relative_living_times`] keeps its
-//! buffers per thread between calls); H1 is persistent cohomology with clearing. Hot loops have AVX2
-//! builds chosen at run time, with the same arithmetic as the portable code.
+//! once ([`PRECOMPUTE_MAX_POINTS`]; f64 GEMMs over the upper triangle, mirrored; round-off level), and
+//! each draw then reads its landmarks' rows. Edge and triangle values live in packed tables with
+//! touched-entry lists (no allocation per simplex; [`relative_living_times`] keeps its buffers per
+//! thread between calls); H1 is persistent cohomology with clearing, its columns filled at once in
+//! filtration order and the colliding ones reduced in a bit set. Hot loops have AVX2 builds chosen at
+//! run time, with the same arithmetic as the portable code.
 //!
 //! ```
 //! use gan_eval::gs::{geometry_score, mean_rlt, GsConfig};
@@ -429,7 +431,7 @@ fn sweep(births: &mut [f64], deaths: &mut [f64], alpha_max: f64, rlt: &mut [f64]
 mod tests {
     use super::*;
 
-    use complex::{edge_index, sort3, triangle_index, xor_sorted};
+    use complex::{edge_index, sort3, triangle_index};
 
     #[test]
     fn packed_indices_are_dense_and_ordered() {
@@ -452,13 +454,6 @@ mod tests {
         }
         assert_eq!(sort3(5, 1, 3), (1, 3, 5));
         assert_eq!(sort3(2, 9, 0), (0, 2, 9));
-    }
-
-    #[test]
-    fn xor_of_sorted_columns() {
-        let mut out = Vec::new();
-        xor_sorted(&[1, 3, 5, 9], &[3, 4, 9], &mut out);
-        assert_eq!(out, vec![1, 4, 5]);
     }
 
     fn gaussian(n: usize, d: usize, seed: u64) -> ndarray::Array2<f64> {
