@@ -498,3 +498,23 @@ fn layer_jacobian_operator_is_adjoint() {
     .unwrap();
     assert!(err < 1e-10, "{err}");
 }
+
+#[test]
+fn net_records_no_autograd_graph_and_sees_later_training() {
+    // The Net's weights are the VarMap's storage, detached: products computed from them record no
+    // autograd graph (an iterative attack would otherwise keep every iterate alive through it) ...
+    let (config, varmap, _) = model(ModelKind::Lenet);
+    let net = Net::from_nn_core(&config, &varmap).unwrap();
+    let x = images(2, 3);
+    let lin = net.linearize(&x, "fc1").unwrap();
+    let v = seeded_normal(&[1, 28, 28], DType::F32, &Device::Cpu, 4).unwrap();
+    let jv = lin.jvp(&v).unwrap();
+    assert!(!lin.output().track_op() && !jv.track_op());
+    assert!(!lin.vjp(&jv).unwrap().track_op());
+    // ... and still share it: a change of a variable (as an optimiser step makes) shows in the Net.
+    let before = net.forward_activations(&x).unwrap().pop().unwrap().1;
+    let w = varmap.data().lock().unwrap()["fc2.weight"].clone();
+    w.set(&w.as_tensor().affine(2.0, 0.0).unwrap()).unwrap();
+    let after = net.forward_activations(&x).unwrap().pop().unwrap().1;
+    assert!(max_rel_diff(&after, &before) > 1e-3);
+}
