@@ -93,14 +93,14 @@ pub fn ensure_dir(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-/// The error and its chain of causes on one line, joined by ": ". A cause whose text is already in the
+/// The error and its chain of causes on one line, joined by ": ". A cause whose text already ends the
 /// message is skipped: the libraries' `Io` variants print their `io::Error` and also expose it as the
 /// source, which `{:#}` would print twice.
 pub fn one_line_error(e: &anyhow::Error) -> String {
     let mut msg = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        if msg.contains(&text) {
+        if msg.ends_with(&text) {
             continue;
         }
         if !msg.is_empty() {

@@ -121,6 +121,12 @@ impl Recipe {
         }
     }
 
+    /// The experiment's ResNet-small: this recipe without batch norm and with [`RESNET_AUGMENTATION`]
+    /// (every profile; the reasons are in the module header).
+    const fn resnet_variant(self) -> Self {
+        self.augmented(RESNET_AUGMENTATION).without_batch_norm()
+    }
+
     fn train_config(&self) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs,
@@ -222,9 +228,7 @@ fn plan(profile: Profile) -> Plan {
             train: [
                 Recipe::constant(500, 1),
                 Recipe::constant(300, 1),
-                Recipe::constant(300, 1)
-                    .augmented(RESNET_AUGMENTATION)
-                    .without_batch_norm(),
+                Recipe::constant(300, 1).resnet_variant(),
             ],
             eval_images: 200,
             build_images: 16,
@@ -260,9 +264,7 @@ fn plan(profile: Profile) -> Plan {
             train: [
                 Recipe::constant(6000, 2),
                 Recipe::constant(2000, 2),
-                Recipe::decaying(5000, 3, 3e-3)
-                    .augmented(RESNET_AUGMENTATION)
-                    .without_batch_norm(),
+                Recipe::decaying(5000, 3, 3e-3).resnet_variant(),
             ],
             eval_images: 500,
             build_images: 64,
@@ -294,9 +296,7 @@ fn plan(profile: Profile) -> Plan {
             train: [
                 Recipe::constant(60000, 5),
                 Recipe::constant(60000, 5),
-                Recipe::decaying(60000, 5, 3e-3)
-                    .augmented(RESNET_AUGMENTATION)
-                    .without_batch_norm(),
+                Recipe::decaying(60000, 5, 3e-3).resnet_variant(),
             ],
             eval_images: 10000,
             build_images: 64,
@@ -1305,7 +1305,7 @@ mod tests {
             "n5000-lr0.003-cos-aug-linf0.2x0.5"
         );
         assert_eq!(
-            b.augmented(RESNET_AUGMENTATION).without_batch_norm().tag(),
+            b.resnet_variant().tag(),
             "n5000-lr0.003-cos-nobn-aug-linf0.2x0.5"
         );
         let (ca, cb) = (a.train_config(), b.train_config());
