@@ -1,6 +1,8 @@
-//! One training step (forward, cross-entropy, backward, Adam update) of LeNet and of the 784-512-512-10
-//! MLP on a batch of 64 MNIST-sized images. Run with `cargo bench -p benches`; record the thread count
-//! (`RAYON_NUM_THREADS`) with the numbers.
+//! One training step (forward, cross-entropy, backward, Adam update) of each nn-core classifier — MLP
+//! 784-512-512-10, LeNet, VGG-small, ResNet-small (batch norm) — on a batch of 64 MNIST-sized images.
+//! Run with `cargo bench -p benches --bench train_step`; record the thread count (`RAYON_NUM_THREADS`)
+//! with the numbers. `benches/peers/compare_train_step.py` runs it interleaved with the PyTorch peer
+//! (`benches/peers/train_step.py`) and prints the ratios.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
@@ -10,12 +12,14 @@ use nn_core::models::{InputSpec, ModelConfig, ModelKind, SeededVarMap, build_mod
 use nn_core::optim::{Optimizer, OptimizerConfig};
 
 fn bench_train_step(c: &mut Criterion) {
+    // As `mathnn` does in main: freed tensor buffers are reused instead of page-faulted in every step.
+    nn_core::alloc::retain_freed_memory();
     let device = Device::Cpu;
     let x = Tensor::rand(0f32, 1f32, (64, 1, 28, 28), &device).unwrap();
     let y = Tensor::from_vec((0..64u32).map(|i| i % 10).collect::<Vec<_>>(), 64, &device).unwrap();
     let mut group = c.benchmark_group("train_step_batch64");
     group.sample_size(20);
-    for kind in [ModelKind::Lenet, ModelKind::Mlp] {
+    for kind in ModelKind::ALL {
         let varmap = VarMap::new();
         let vb = SeededVarMap::var_builder(&varmap, 0, DType::F32, &device);
         let model =

@@ -81,6 +81,9 @@ fn main() -> ExitCode {
     // candle reads this once per thread at its first backward pass; without it second-order gradients
     // (the WGAN-GP penalty) are silently partial. SAFETY: set before any other thread exists.
     unsafe { std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1") };
+    // Training steps free and reallocate the same buffers every step; keep them in the heap instead of
+    // page-faulting them in again (a quarter of a LeNet step otherwise; docs/performance.md).
+    nn_core::alloc::retain_freed_memory();
     restore_default_sigpipe();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)

@@ -1,10 +1,9 @@
 //! The three passes over a [`Net`](crate::net::Net)'s layers: the primal forward, the tangent
 //! (`J v`, frozen masks) and the hand-written transpose (`Jᵀ u`, the same masks).
 //!
-//! The transpose pass is what every gradient of this crate uses on a `Net`: candle's conv backward
-//! always computes the kernel gradient too, and its input gradient is the direct `conv_transpose2d`.
-//! Here stride-1 convolutions with at least 8 input channels use `Jᵀ u = conv2d(u, flip(W)ᵀ, padding
-//! k − 1 − p)` (im2col + GEMM); strided and narrow-input convolutions use `conv_transpose2d` like candle. Conventions follow candle's backward (ReLU mask
+//! The transpose pass is what every gradient of this crate uses on a `Net`: it computes only the input
+//! gradients, never the kernel gradients a backward pass would. A convolution's `Jᵀ u` is nn-core's
+//! im2col input-gradient product (`nn_core::ops::conv_transpose2d`). Conventions follow candle's backward (ReLU mask
 //! `x ≥ 0`; max-pool ties each receive the full cotangent), so the transpose pass equals candle's input
 //! gradient and `⟨J v, u⟩ = ⟨v, Jᵀ u⟩` holds to rounding; both are tested against candle's autograd.
 
@@ -63,7 +62,7 @@ fn forward_layer(layer: &Layer, x: &Tensor) -> candle_core::Result<Tensor> {
         Layer::Conv2d { conv, .. } => conv.forward(x),
         Layer::Linear { linear, .. } => linear.forward(x),
         Layer::BatchNorm { bn, .. } => bn.forward_t(x, false),
-        Layer::Relu => x.relu(),
+        Layer::Relu => nn_core::ops::relu(x),
         Layer::Tanh => x.tanh(),
         Layer::MaxPool { k } => max_pool2d(x, *k),
         Layer::MaxPoolStrided { k, stride, padding } => {
@@ -214,47 +213,24 @@ pub(crate) fn adjoint_nodes(
     Ok(u)
 }
 
-/// `flip(W)` transposed to `(C_in, C_out, k, k)`: the kernel of the adjoint of a stride-1 convolution.
-fn adjoint_kernel(w: &Tensor) -> candle_core::Result<Tensor> {
-    let (_, _, kh, kw) = w.dims4()?;
-    let rev = |n: usize| {
-        Tensor::new(
-            (0..n as u32).rev().collect::<Vec<_>>().as_slice(),
-            w.device(),
-        )
-    };
-    w.index_select(&rev(kh)?, 2)?
-        .index_select(&rev(kw)?, 3)?
-        .transpose(0, 1)?
-        .contiguous()
-}
-
 fn adjoint_layer(layer: &Layer, lin: &Lin, u: &Tensor) -> candle_core::Result<Tensor> {
     let in_dims = lin.in_dims.as_slice();
     match (layer, &lin.data) {
         (Layer::Normalize { mean, std }, _) => u.broadcast_div(&channel_params(mean, std)?.1),
         (Layer::Conv2d { conv, .. }, _) => {
-            let cfg = conv.config();
+            // Jᵀ u of a convolution is its input gradient: the transposed convolution with the output
+            // padding that restores the input size (nn-core's im2col product on the CPU).
+            let cfg = conv.params();
             let w = conv.weight();
-            let (_, c_in, kh, kw) = w.dims4()?;
-            // conv2d (im2col + GEMM) wins for wide inputs; with few input channels (first layers) its
-            // im2col buffer is C_out/C_in times the forward one and the direct conv_transpose2d is faster
-            // (measured, 200 images: 1 → 20 channels 5×5: 0.53 s vs 0.065 s; 16 → 16 3×3: 0.27 vs 0.44 s).
-            if cfg.stride == 1
-                && c_in >= 8
-                && kh == kw
-                && cfg.padding < kh
-                && cfg.dilation == 1
-                && cfg.groups == 1
-            {
-                u.conv2d(&adjoint_kernel(w)?, kh - 1 - cfg.padding, 1, 1, 1)
-            } else {
-                // As candle's backward: conv_transpose2d with the output padding that restores the size.
-                let out =
-                    (u.dim(2)? - 1) * cfg.stride + cfg.dilation * (kh - 1) + 1 - 2 * cfg.padding;
-                let out_padding = in_dims[2] - out;
-                u.conv_transpose2d(w, cfg.padding, out_padding, cfg.stride, cfg.dilation)
-            }
+            let kh = w.dim(2)?;
+            let out = (u.dim(2)? - 1) * cfg.stride + cfg.dilation * (kh - 1) + 1 - 2 * cfg.padding;
+            let params = nn_core::ops::ConvTranspose2dParams {
+                stride: cfg.stride,
+                padding: cfg.padding,
+                output_padding: in_dims[2] - out,
+                dilation: cfg.dilation,
+            };
+            nn_core::ops::conv_transpose2d(u, w, params)
         }
         (Layer::Linear { linear, .. }, _) => u.matmul(linear.weight()),
         (Layer::BatchNorm { scale, .. }, _) => u.broadcast_mul(scale),

@@ -45,8 +45,9 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, VarMap};
+use candle_nn::{BatchNorm, Linear, VarMap};
 use nn_core::models::{Classifier, InputSpec, ModelConfig, ModelKind};
+use nn_core::ops::{Conv2d, Conv2dParams};
 
 use crate::error::{AdvError, Result};
 use crate::linearize::{Lin, adjoint_nodes, forward_nodes, linearize_nodes, tangent_nodes};
@@ -193,7 +194,7 @@ impl From<Layer> for Node {
 impl Layer {
     /// Convolution with `weight` `[C_out, C_in, k, k]`, optional `bias` `[C_out]`.
     pub fn conv2d(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: usize) -> Layer {
-        let cfg = Conv2dConfig {
+        let cfg = Conv2dParams {
             padding,
             stride,
             ..Default::default()
@@ -560,7 +561,7 @@ fn convert_nodes(nodes: &[Node], dt: DType) -> Result<Vec<Node>> {
                     std: std.to_dtype(dt)?,
                 },
                 Layer::Conv2d { conv, .. } => {
-                    let c = conv.config();
+                    let c = conv.params();
                     Layer::conv2d(
                         conv.weight().to_dtype(dt)?,
                         conv.bias().map(|b| b.to_dtype(dt)).transpose()?,

@@ -67,7 +67,23 @@ fn crop_to_multiple(x: &Tensor, k: usize, what: &str) -> Result<Tensor> {
 /// x.reshape(N, C, H/k, k, W/k, k)`, whose backward is that of the `max` reduction: the full upstream
 /// gradient goes to the window maximum. Tie convention (§2.1): on exact ties every tied element receives
 /// the full gradient (not split, not one picked), which matters only for constant windows.
+///
+/// On the CPU in f32/f64 this runs the fused kernel [`crate::ops::max_pool2d`] (same values, gradients and
+/// tie convention, one pass); elsewhere the reshape form.
 pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    dims4_checked(x, "max_pool2d", k, k)?;
+    if k == 1 {
+        return Ok(x.clone());
+    }
+    if crate::ops::uses_fast_max_pool2d(x) {
+        return crate::ops::max_pool2d(x, k);
+    }
+    max_pool2d_reshape(x, k)
+}
+
+/// The reshape + `max` form of [`max_pool2d`] on any device and dtype (the reference the fused kernel is
+/// tested against).
+pub fn max_pool2d_reshape(x: &Tensor, k: usize) -> Result<Tensor> {
     dims4_checked(x, "max_pool2d", k, k)?;
     if k == 1 {
         return Ok(x.clone());
@@ -415,9 +431,10 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     candle_nn::loss::cross_entropy(logits, labels)
 }
 
-/// ReLU, `max(x, 0)`; candle's backward uses the mask `x ≥ 0` (gradient 1 at exactly 0).
+/// ReLU, `max(x, 0)`; the gradient mask is `x ≥ 0` (gradient 1 at exactly 0, candle's convention). On the
+/// CPU in f32/f64 the fused [`crate::ops::relu`] (one pass each way), elsewhere candle's `relu`.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    x.relu()
+    crate::ops::relu(x)
 }
 
 /// Flattens everything after the batch axis: (N, …) → (N, ∏ …).

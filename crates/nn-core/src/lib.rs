@@ -18,6 +18,7 @@
 //! assert_eq!(logits.dims(), &[64, 10]);
 //! ```
 
+pub mod alloc;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
@@ -26,6 +27,7 @@ pub mod gan;
 pub mod grad;
 pub mod layers;
 pub mod models;
+pub mod ops;
 pub mod optim;
 pub mod train;
 

@@ -18,6 +18,7 @@ use candle_core::{Tensor, Var};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
+use crate::ops::update::{self, Pass};
 use crate::{NnError, Result};
 
 /// Which optimiser, with its hyper-parameters.
@@ -201,6 +202,88 @@ fn with_weight_decay(grad: &Tensor, theta: &Tensor, weight_decay: f64) -> Result
     }
 }
 
+/// One update of `theta` in place by the fused CPU passes of [`crate::ops::update`] — the same formulas
+/// as the generic tensor path of [`Optimizer::step`], in f64 arithmetic, without temporaries.
+fn fused_step(
+    config: &OptimizerConfig,
+    lr: f64,
+    t: i32,
+    theta: &Tensor,
+    grad: &Tensor,
+    s1: &Tensor,
+    s2: &Tensor,
+) -> Result<()> {
+    match *config {
+        OptimizerConfig::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            ..
+        } => {
+            let moment = |decay: f64, square| Pass::Moment {
+                decay,
+                weight: 1.0 - decay,
+                square,
+                weight_decay,
+            };
+            update::apply(moment(beta1, false), s1, grad, theta)?;
+            update::apply(moment(beta2, true), s2, grad, theta)?;
+            let pass = Pass::AdamParam {
+                lr,
+                bc1: 1.0 - beta1.powi(t),
+                bc2: 1.0 - beta2.powi(t),
+                eps,
+            };
+            update::apply(pass, theta, s1, s2)?;
+        }
+        OptimizerConfig::Sgd {
+            momentum,
+            weight_decay,
+            nesterov,
+            ..
+        } => {
+            if momentum > 0.0 {
+                let pass = Pass::Moment {
+                    decay: momentum,
+                    weight: 1.0,
+                    square: false,
+                    weight_decay,
+                };
+                update::apply(pass, s1, grad, theta)?;
+            }
+            let pass = Pass::SgdParam {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+            };
+            update::apply(pass, theta, s1, grad)?;
+        }
+        OptimizerConfig::RmsProp {
+            alpha,
+            eps,
+            weight_decay,
+            ..
+        } => {
+            let pass = Pass::Moment {
+                decay: alpha,
+                weight: 1.0 - alpha,
+                square: true,
+                weight_decay,
+            };
+            update::apply(pass, s1, grad, theta)?;
+            let pass = Pass::RmsParam {
+                lr,
+                eps,
+                weight_decay,
+            };
+            update::apply(pass, theta, s1, grad)?;
+        }
+    }
+    Ok(())
+}
+
 /// A first-order optimiser over the variables of a [`VarMap`], with state that can be saved and restored.
 pub struct Optimizer {
     config: OptimizerConfig,
@@ -210,6 +293,8 @@ pub struct Optimizer {
     state: Vec<(Tensor, Tensor)>,
     steps: u64,
     lr: f64,
+    /// Update CPU f32/f64 parameters in place by the fused passes (default true).
+    fused: bool,
 }
 
 impl Optimizer {
@@ -235,7 +320,15 @@ impl Optimizer {
             state,
             steps: 0,
             lr,
+            fused: true,
         })
+    }
+
+    /// Chooses between the fused in-place CPU update (the default) and the generic tensor-op path that
+    /// runs on every device; both compute the same formulas (the tests compare them).
+    pub fn with_fused_updates(mut self, fused: bool) -> Self {
+        self.fused = fused;
+        self
     }
 
     /// Back-propagates `loss` and applies one update.
@@ -257,6 +350,14 @@ impl Optimizer {
             // memory linearly in the number of steps. Detach the gradient, the parameter and the state.
             let grad = &grad.detach();
             let theta = &var.as_tensor().detach();
+            if self.fused
+                && update::updatable(theta)
+                && update::updatable(s1)
+                && update::updatable(s2)
+            {
+                fused_step(&self.config, self.lr, t, theta, grad, s1, s2)?;
+                continue;
+            }
             match self.config {
                 OptimizerConfig::Adam {
                     beta1,
@@ -537,6 +638,92 @@ mod tests {
             }
             for (name, v) in varmap.data().lock().unwrap().iter() {
                 assert!(v.is_variable(), "{name} is no longer a variable");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_updates_equal_the_generic_tensor_path() {
+        let configs = [
+            OptimizerConfig::Adam {
+                lr: 0.01,
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-6,
+                weight_decay: 0.1,
+            },
+            OptimizerConfig::Sgd {
+                lr: 0.05,
+                momentum: 0.9,
+                weight_decay: 0.01,
+                nesterov: true,
+            },
+            OptimizerConfig::Sgd {
+                lr: 0.05,
+                momentum: 0.9,
+                weight_decay: 0.0,
+                nesterov: false,
+            },
+            OptimizerConfig::sgd(0.05, 0.0),
+            OptimizerConfig::RmsProp {
+                lr: 0.01,
+                alpha: 0.9,
+                eps: 1e-8,
+                weight_decay: 0.2,
+            },
+        ];
+        let dev = &Device::Cpu;
+        for config in configs {
+            let run = |fused: bool| {
+                let varmap = VarMap::new();
+                // (3, 4) from a transposed view: the gradient of w.t() is not contiguous.
+                let w = varmap
+                    .get((4, 3), "w", candle_nn::Init::Const(0.0), DType::F64, dev)
+                    .unwrap();
+                let init = crate::grad::seeded_normal(&[4, 3], DType::F64, dev, 7).unwrap();
+                varmap.data().lock().unwrap()["w"].set(&init).unwrap();
+                let mut opt = Optimizer::new(config.clone(), &varmap)
+                    .unwrap()
+                    .with_fused_updates(fused);
+                let x = Tensor::arange(0f64, 6.0, dev)
+                    .unwrap()
+                    .reshape((2, 3))
+                    .unwrap();
+                let w0 = w.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                for _ in 0..5 {
+                    let loss = x
+                        .matmul(&w.t().unwrap())
+                        .unwrap()
+                        .tanh()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap();
+                    opt.backward_step(&loss).unwrap();
+                }
+                (
+                    w0,
+                    w.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                    opt.state_tensors(),
+                )
+            };
+            let (w0a, fused, sa) = run(true);
+            let (w0b, generic, sb) = run(false);
+            assert_eq!(w0a, w0b);
+            assert_ne!(fused, w0a, "{config:?}: no update happened");
+            for (a, b) in fused.iter().zip(&generic) {
+                assert!(
+                    (a - b).abs() <= 1e-13 * b.abs().max(1.0),
+                    "{config:?}: {a} vs {b}"
+                );
+            }
+            for (k, t) in &sa {
+                let (a, b) = (
+                    t.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                    sb[k].flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                );
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() <= 1e-13 * y.abs().max(1.0), "{config:?} {k}");
+                }
             }
         }
     }

@@ -14,8 +14,8 @@
 //!   (DIM, 14×14) → ReLU → convT5 s2 (1, 28×28) → sigmoid`; critic `conv5 s2 (DIM) → conv5 s2 (2DIM) →
 //!   conv5 s2 (4DIM, 4×4)`, LeakyReLU(0.2) after each, `fc → 1`. TF "SAME" transposed convolution =
 //!   `conv_transpose2d(k 5, stride 2, padding 2, output_padding 1)`. No batch norm anywhere (WGAN-GP
-//!   forbids it in the critic; the official generator has none either). candle's CPU `conv_transpose2d` is
-//!   slow, so keep `DIM ≤ 32` on CPU.
+//!   forbids it in the critic; the official generator has none either). Convolutions and transposed
+//!   convolutions use nn-core's im2col ops ([`crate::ops`]; exact second order for the gradient penalty).
 //!
 //! The critic returns one unnormalised score per image, shape `[N]` (a logit for the non-saturating GAN).
 //!
@@ -36,9 +36,9 @@
 //! ```
 
 use candle_core::Tensor;
-use candle_nn::{
-    Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Linear, Module, VarBuilder,
-};
+use candle_nn::{Conv2dConfig, ConvTranspose2dConfig, Linear, Module, VarBuilder};
+
+use crate::ops::{Conv2d, ConvTranspose2d, conv_transpose2d_layer, conv2d_layer};
 use serde::{Deserialize, Serialize};
 
 use crate::{NnError, Result};
@@ -206,9 +206,9 @@ impl Generator {
             GanArch::Dcgan => {
                 let fc = candle_nn::linear(latent_dim, 4 * 4 * 4 * dim, vb.pp("fc"))?;
                 let up = [
-                    candle_nn::conv_transpose2d(4 * dim, 2 * dim, 5, same_deconv(), vb.pp("up1"))?,
-                    candle_nn::conv_transpose2d(2 * dim, dim, 5, same_deconv(), vb.pp("up2"))?,
-                    candle_nn::conv_transpose2d(dim, 1, 5, same_deconv(), vb.pp("up3"))?,
+                    conv_transpose2d_layer(4 * dim, 2 * dim, 5, same_deconv(), vb.pp("up1"))?,
+                    conv_transpose2d_layer(2 * dim, dim, 5, same_deconv(), vb.pp("up2"))?,
+                    conv_transpose2d_layer(dim, 1, 5, same_deconv(), vb.pp("up3"))?,
                 ];
                 Ok(Generator::Dcgan {
                     fc,
@@ -302,9 +302,9 @@ impl Critic {
             }
             GanArch::Dcgan => {
                 let convs = [
-                    candle_nn::conv2d(1, dim, 5, strided_conv(), vb.pp("conv1"))?,
-                    candle_nn::conv2d(dim, 2 * dim, 5, strided_conv(), vb.pp("conv2"))?,
-                    candle_nn::conv2d(2 * dim, 4 * dim, 5, strided_conv(), vb.pp("conv3"))?,
+                    conv2d_layer(1, dim, 5, strided_conv(), vb.pp("conv1"))?,
+                    conv2d_layer(dim, 2 * dim, 5, strided_conv(), vb.pp("conv2"))?,
+                    conv2d_layer(2 * dim, 4 * dim, 5, strided_conv(), vb.pp("conv3"))?,
                 ];
                 let fc = candle_nn::linear(4 * 4 * 4 * dim, 1, vb.pp("fc"))?;
                 Ok(Critic::Dcgan { convs, fc })

@@ -5,10 +5,11 @@
 //! On 28×28 inputs: 431,080 parameters.
 
 use candle_core::Tensor;
-use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, VarBuilder, conv2d, linear};
+use candle_nn::{Conv2dConfig, Linear, Module, VarBuilder, linear};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
-use crate::layers::max_pool2d;
+use crate::layers::{max_pool2d, relu};
+use crate::ops::{Conv2d, conv2d_layer as conv2d};
 use crate::{NnError, Result};
 
 /// LeNet-style CNN.
@@ -56,13 +57,13 @@ impl Classifier for LeNet {
             t
         };
         let h = step("conv1", self.conv1.forward(x)?);
-        let h = step("relu1", h.relu()?);
+        let h = step("relu1", relu(&h)?);
         let h = step("pool1", max_pool2d(&h, 2)?);
         let h = step("conv2", self.conv2.forward(&h)?);
-        let h = step("relu2", h.relu()?);
+        let h = step("relu2", relu(&h)?);
         let h = step("pool2", max_pool2d(&h, 2)?);
         let h = step("fc1", self.fc1.forward(&h.flatten_from(1)?)?);
-        let h = step("relu3", h.relu()?);
+        let h = step("relu3", relu(&h)?);
         Ok(step("logits", self.fc2.forward(&h)?))
     }
 

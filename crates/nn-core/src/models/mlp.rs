@@ -6,6 +6,7 @@ use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder, linear};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
+use crate::layers::relu;
 use crate::{NnError, Result};
 
 /// Multi-layer perceptron.
@@ -52,7 +53,7 @@ impl Classifier for Mlp {
         for (i, layer) in self.hidden.iter().enumerate() {
             h = layer.forward(&h)?;
             tap(&format!("fc{}", i + 1), &h);
-            h = h.relu()?;
+            h = relu(&h)?;
             tap(&format!("relu{}", i + 1), &h);
         }
         let logits = self.out.forward(&h)?;

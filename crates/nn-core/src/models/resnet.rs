@@ -10,14 +10,14 @@
 //! Activations: `stem`, `stage{s}` (after each block's final ReLU), `pool`, `logits`.
 
 use candle_core::Tensor;
-use candle_nn::{
-    BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder, batch_norm, conv2d,
-    conv2d_no_bias, linear,
-};
+use candle_nn::{Conv2dConfig, Linear, Module, ModuleT, VarBuilder, linear};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::Result;
-use crate::layers::global_avg_pool2d;
+use crate::layers::{global_avg_pool2d, relu};
+use crate::ops::{
+    BatchNorm, Conv2d, batch_norm, conv2d_layer as conv2d, conv2d_layer_no_bias as conv2d_no_bias,
+};
 
 const WIDTHS: [usize; 3] = [16, 32, 64];
 
@@ -84,13 +84,13 @@ impl BasicBlock {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let h = self.a.forward_t(x, train)?.relu()?;
+        let h = relu(&self.a.forward_t(x, train)?)?;
         let h = self.b.forward_t(&h, train)?;
         let skip = match &self.shortcut {
             Some(s) => s.forward_t(x, train)?,
             None => x.clone(),
         };
-        (h + skip)?.relu()
+        relu(&(h + skip)?)
     }
 }
 
@@ -132,7 +132,7 @@ pub fn resnet_small(input: InputSpec, batch_norm: bool, vb: VarBuilder) -> Resul
 
 impl Classifier for ResNetSmall {
     fn forward_tapped(&self, x: &Tensor, train: bool, tap: Tap<'_>) -> candle_core::Result<Tensor> {
-        let mut h = self.stem.forward_t(x, train)?.relu()?;
+        let mut h = relu(&self.stem.forward_t(x, train)?)?;
         tap("stem", &h);
         for (s, block) in self.stages.iter().enumerate() {
             h = block.forward_t(&h, train)?;

@@ -5,10 +5,11 @@
 //! `relu_fc1`, `logits`.
 
 use candle_core::Tensor;
-use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, VarBuilder, conv2d, linear};
+use candle_nn::{Conv2dConfig, Linear, Module, VarBuilder, linear};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
-use crate::layers::max_pool2d;
+use crate::layers::{max_pool2d, relu};
+use crate::ops::{Conv2d, conv2d_layer as conv2d};
 use crate::{NnError, Result};
 
 const WIDTHS: [usize; 3] = [16, 32, 64];
@@ -67,7 +68,7 @@ impl Classifier for VggSmall {
             for (i, conv) in block.iter().enumerate() {
                 h = conv.forward(&h)?;
                 tap(&format!("block{}_conv{}", b + 1, i + 1), &h);
-                h = h.relu()?;
+                h = relu(&h)?;
                 tap(&format!("block{}_relu{}", b + 1, i + 1), &h);
             }
             h = max_pool2d(&h, 2)?;
@@ -75,7 +76,7 @@ impl Classifier for VggSmall {
         }
         let h = self.fc1.forward(&h.flatten_from(1)?)?;
         tap("fc1", &h);
-        let h = h.relu()?;
+        let h = relu(&h)?;
         tap("relu_fc1", &h);
         let logits = self.fc2.forward(&h)?;
         tap("logits", &logits);

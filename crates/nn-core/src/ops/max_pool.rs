@@ -1,0 +1,303 @@
+//! Max pool with a k×k window and stride k (PyTorch floor mode) on the CPU as one fused pass, with a
+//! backward that scatters the gradient to the window maxima — the same values, gradients and tie
+//! convention as the reshape + `max` form of [`crate::layers::max_pool2d`], in one pass instead of
+//! two reductions and their broadcast/compare/multiply backward.
+//!
+//! Three custom ops, closed under differentiation like the convolution's:
+//! * `y = pool(x)`: `y[.., i, j] = max of the window (i, j)`;
+//! * `z = scatter(x, h)` (x-shaped): `z[e] = h[window(e)]` where `x[e]` equals its window's maximum, else 0
+//!   — the backward of `pool` with respect to `x`;
+//! * `u = gather(x, q)` (y-shaped): `u[w] = Σ_{e ∈ w, x[e] = max w} q[e]` — the adjoint of `scatter` in `h`.
+//!
+//! Ties: every element equal to its window's maximum receives the full gradient (candle's `max` backward,
+//! candle-pitfalls.md §2.1), so [`crate::layers::max_pool2d`] gives bit-identical results on either path
+//! and the frozen-mask Jacobians of the adversarial crate stay the exact adjoints. As functions of `x`,
+//! `scatter` and `gather` are piecewise constant: their `x`-gradient is zero.
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use nn_core::ops::max_pool2d;
+//!
+//! let x = Var::new(&[[[[1f32, 2.], [3., 4.]]]], &Device::Cpu)?;
+//! let y = max_pool2d(x.as_tensor(), 2)?;
+//! let g = y.sum_all()?.backward()?;
+//! assert_eq!(g.get(x.as_tensor()).unwrap().flatten_all()?.to_vec1::<f32>()?, vec![0., 0., 0., 1.]);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
+
+use candle_core::backend::BackendStorage;
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, bail,
+};
+use rayon::prelude::*;
+
+use super::contiguous_slice;
+
+/// Sizes of one pooling: input planes of h × w (n·c of them), k × k windows, ho × wo outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PoolGeometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl PoolGeometry {
+    fn new(dims: (usize, usize, usize, usize), k: usize) -> Result<Self> {
+        let (n, c, h, w) = dims;
+        if k == 0 {
+            bail!("max_pool2d: kernel size must be at least 1");
+        }
+        if h < k || w < k {
+            bail!("max_pool2d: input {h}x{w} is smaller than the {k}x{k} kernel");
+        }
+        Ok(Self {
+            n,
+            c,
+            h,
+            w,
+            k,
+            ho: h / k,
+            wo: w / k,
+        })
+    }
+
+    fn x_plane(&self) -> usize {
+        self.h * self.w
+    }
+    fn y_plane(&self) -> usize {
+        self.ho * self.wo
+    }
+    fn planes(&self) -> usize {
+        self.n * self.c
+    }
+
+    /// Offsets, within one plane, of the k·k elements of the window starting at `base`, row by row.
+    fn window(&self, base: usize) -> impl Iterator<Item = usize> + use<> {
+        let (k, w) = (self.k, self.w);
+        (0..k).flat_map(move |di| (0..k).map(move |dj| base + di * w + dj))
+    }
+
+    /// Calls `f(output_index, window_base, window_max)` for each window of one plane.
+    fn for_each_window<T: WithDType>(&self, x: &[T], mut f: impl FnMut(usize, usize, T)) {
+        let k = self.k;
+        for i in 0..self.ho {
+            for j in 0..self.wo {
+                let base = i * k * self.w + j * k;
+                let mut m = x[base];
+                for e in self.window(base) {
+                    if x[e] > m {
+                        m = x[e];
+                    }
+                }
+                f(i * self.wo + j, base, m);
+            }
+        }
+    }
+
+    fn pool<T: WithDType>(&self, x: &[T]) -> Vec<T> {
+        let mut y = vec![T::zero(); self.planes() * self.y_plane()];
+        y.par_chunks_mut(self.y_plane().max(1))
+            .zip(x.par_chunks(self.x_plane().max(1)))
+            .for_each(|(yp, xp)| self.for_each_window(xp, |o, _, m| yp[o] = m));
+        y
+    }
+
+    fn scatter<T: WithDType>(&self, x: &[T], h: &[T]) -> Vec<T> {
+        let mut z = vec![T::zero(); x.len()];
+        z.par_chunks_mut(self.x_plane().max(1))
+            .zip(x.par_chunks(self.x_plane().max(1)))
+            .zip(h.par_chunks(self.y_plane().max(1)))
+            .for_each(|((zp, xp), hp)| {
+                self.for_each_window(xp, |o, base, m| {
+                    for e in self.window(base) {
+                        if xp[e] == m {
+                            zp[e] = hp[o];
+                        }
+                    }
+                })
+            });
+        z
+    }
+
+    fn gather<T: WithDType>(&self, x: &[T], q: &[T]) -> Vec<T> {
+        let mut u = vec![T::zero(); self.planes() * self.y_plane()];
+        u.par_chunks_mut(self.y_plane().max(1))
+            .zip(x.par_chunks(self.x_plane().max(1)))
+            .zip(q.par_chunks(self.x_plane().max(1)))
+            .for_each(|((up, xp), qp)| {
+                self.for_each_window(xp, |o, base, m| {
+                    let mut acc = T::zero();
+                    for e in self.window(base) {
+                        if xp[e] == m {
+                            acc += qp[e];
+                        }
+                    }
+                    up[o] = acc;
+                })
+            });
+        u
+    }
+}
+
+/// `y = pool(x)`.
+struct MaxPool(PoolGeometry);
+
+/// `scatter(x, h)` (`gather: false`) or `gather(x, q)` (`gather: true`).
+struct MaxPoolRoute {
+    geom: PoolGeometry,
+    gather: bool,
+}
+
+fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        bail!("{what}: operand holds {got} values, the geometry needs {want}");
+    }
+    Ok(())
+}
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "max-pool2d-fused"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let want = g.planes() * g.x_plane();
+        let out = match s {
+            CpuStorage::F32(x) => {
+                let x = contiguous_slice(x, l, self.name())?;
+                check_len(self.name(), x.len(), want)?;
+                CpuStorage::F32(g.pool(x))
+            }
+            CpuStorage::F64(x) => {
+                let x = contiguous_slice(x, l, self.name())?;
+                check_len(self.name(), x.len(), want)?;
+                CpuStorage::F64(g.pool(x))
+            }
+            _ => bail!("{}: only f32 and f64, got {:?}", self.name(), s.dtype()),
+        };
+        Ok((out, (g.n, g.c, g.ho, g.wo).into()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, h: &Tensor) -> Result<Option<Tensor>> {
+        MaxPoolRoute::apply(self.0, false, x, h).map(Some)
+    }
+}
+
+impl MaxPoolRoute {
+    fn apply(geom: PoolGeometry, gather: bool, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        x.contiguous()?
+            .apply_op2(&t.contiguous()?, MaxPoolRoute { geom, gather })
+    }
+}
+
+impl CustomOp2 for MaxPoolRoute {
+    fn name(&self) -> &'static str {
+        if self.gather {
+            "max-pool2d-gather"
+        } else {
+            "max-pool2d-scatter"
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.geom;
+        let (xl, yl) = (g.planes() * g.x_plane(), g.planes() * g.y_plane());
+        fn run<T: WithDType>(
+            op: &MaxPoolRoute,
+            x: &[T],
+            t: &[T],
+            xl: usize,
+            yl: usize,
+        ) -> Result<Vec<T>> {
+            check_len(op.name(), x.len(), xl)?;
+            if op.gather {
+                check_len(op.name(), t.len(), xl)?;
+                Ok(op.geom.gather(x, t))
+            } else {
+                check_len(op.name(), t.len(), yl)?;
+                Ok(op.geom.scatter(x, t))
+            }
+        }
+        let out = match (s1, s2) {
+            (CpuStorage::F32(x), CpuStorage::F32(t)) => CpuStorage::F32(run(
+                self,
+                contiguous_slice(x, l1, self.name())?,
+                contiguous_slice(t, l2, self.name())?,
+                xl,
+                yl,
+            )?),
+            (CpuStorage::F64(x), CpuStorage::F64(t)) => CpuStorage::F64(run(
+                self,
+                contiguous_slice(x, l1, self.name())?,
+                contiguous_slice(t, l2, self.name())?,
+                xl,
+                yl,
+            )?),
+            _ => bail!(
+                "{}: both operands must be f32 or both f64, got {:?} and {:?}",
+                self.name(),
+                s1.dtype(),
+                s2.dtype()
+            ),
+        };
+        let shape: Shape = if self.gather {
+            (g.n, g.c, g.ho, g.wo).into()
+        } else {
+            (g.n, g.c, g.h, g.w).into()
+        };
+        Ok((out, shape))
+    }
+
+    /// `scatter` is linear in `h` with adjoint `gather` (and vice versa); both are piecewise constant in
+    /// `x`, whose gradient is therefore zero. (candle's backward needs a gradient for every operand that
+    /// is part of the graph, so it is an explicit zero tensor, not `None`.)
+    fn bwd(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = if x.track_op() {
+            Some(x.zeros_like()?)
+        } else {
+            None
+        };
+        let dt = if t.track_op() {
+            Some(MaxPoolRoute::apply(self.geom, !self.gather, x, grad)?)
+        } else {
+            None
+        };
+        Ok((dx, dt))
+    }
+}
+
+/// Whether [`max_pool2d`] takes the fused path for `x` (CPU, f32 or f64).
+pub fn uses_fast_max_pool2d(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+/// Fused k×k / stride-k max pool of `x` (N, C, H, W) → (N, C, ⌊H/k⌋, ⌊W/k⌋) on the CPU in f32/f64 (an
+/// error for other devices and dtypes: call [`crate::layers::max_pool2d`], which chooses).
+pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    if !uses_fast_max_pool2d(x) {
+        bail!(
+            "ops::max_pool2d: needs an f32 or f64 tensor on the CPU, got {:?} on {:?}",
+            x.dtype(),
+            x.device().location()
+        );
+    }
+    let geom = PoolGeometry::new(x.dims4()?, k)?;
+    x.contiguous()?.apply_op1(MaxPool(geom))
+}

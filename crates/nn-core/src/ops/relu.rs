@@ -1,0 +1,179 @@
+//! ReLU on the CPU as one fused pass forward and one backward, with candle's conventions: `max(x, 0)`,
+//! and the gradient mask `x ≥ 0` (gradient 1 at exactly 0, as candle's `relu` backward).
+//!
+//! candle's own backward builds `zeros_like(x)`, compares, converts the mask to the float type and
+//! multiplies — four passes and three temporaries per ReLU. Here `∂x = mask(x) ⊙ h` is one pass, and it is
+//! again an op (`relu_mask_mul`) whose derivative in `h` is itself, so second-order gradients stay exact.
+//!
+//! ```
+//! use candle_core::{Device, Var};
+//! use nn_core::ops::relu;
+//!
+//! let x = Var::new(&[-1f32, 0., 2.], &Device::Cpu)?;
+//! let y = relu(x.as_tensor())?;
+//! assert_eq!(y.to_vec1::<f32>()?, vec![0., 0., 2.]);
+//! let g = y.sum_all()?.backward()?;
+//! assert_eq!(g.get(x.as_tensor()).unwrap().to_vec1::<f32>()?, vec![0., 1., 1.]);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
+
+use candle_core::backend::BackendStorage;
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, bail,
+};
+
+use super::contiguous_slice;
+
+/// Element count above which a pass is split over the rayon pool.
+const PARALLEL_MIN: usize = 1 << 16;
+
+fn map_unary<T: WithDType>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut y = vec![T::zero(); x.len()];
+    if x.len() >= PARALLEL_MIN {
+        y.par_chunks_mut(PARALLEL_MIN / 4)
+            .zip(x.par_chunks(PARALLEL_MIN / 4))
+            .for_each(|(yc, xc)| yc.iter_mut().zip(xc).for_each(|(o, &v)| *o = f(v)));
+    } else {
+        y.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+    }
+    y
+}
+
+fn map_binary<T: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut y = vec![T::zero(); a.len()];
+    if a.len() >= PARALLEL_MIN {
+        y.par_chunks_mut(PARALLEL_MIN / 4)
+            .zip(
+                a.par_chunks(PARALLEL_MIN / 4)
+                    .zip(b.par_chunks(PARALLEL_MIN / 4)),
+            )
+            .for_each(|(yc, (ac, bc))| {
+                for ((o, &u), &v) in yc.iter_mut().zip(ac).zip(bc) {
+                    *o = f(u, v);
+                }
+            });
+    } else {
+        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+            *o = f(u, v);
+        }
+    }
+    y
+}
+
+/// `y = max(x, 0)`.
+struct Relu;
+
+/// `z = (x ≥ 0) ⊙ h`.
+struct ReluMaskMul;
+
+impl CustomOp1 for Relu {
+    fn name(&self) -> &'static str {
+        "relu-fused"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let out = match s {
+            CpuStorage::F32(x) => {
+                CpuStorage::F32(map_unary(contiguous_slice(x, l, self.name())?, |v| {
+                    if v > 0.0 { v } else { 0.0 }
+                }))
+            }
+            CpuStorage::F64(x) => {
+                CpuStorage::F64(map_unary(contiguous_slice(x, l, self.name())?, |v| {
+                    if v > 0.0 { v } else { 0.0 }
+                }))
+            }
+            _ => bail!("{}: only f32 and f64, got {:?}", self.name(), s.dtype()),
+        };
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, h: &Tensor) -> Result<Option<Tensor>> {
+        relu_mask_mul(x, h).map(Some)
+    }
+}
+
+impl CustomOp2 for ReluMaskMul {
+    fn name(&self) -> &'static str {
+        "relu-mask-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            bail!(
+                "{}: shapes {:?} and {:?} differ",
+                self.name(),
+                l1.shape(),
+                l2.shape()
+            );
+        }
+        let name = self.name();
+        let out = match (s1, s2) {
+            (CpuStorage::F32(x), CpuStorage::F32(h)) => CpuStorage::F32(map_binary(
+                contiguous_slice(x, l1, name)?,
+                contiguous_slice(h, l2, name)?,
+                |x, h| if x >= 0.0 { h } else { 0.0 },
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(h)) => CpuStorage::F64(map_binary(
+                contiguous_slice(x, l1, name)?,
+                contiguous_slice(h, l2, name)?,
+                |x, h| if x >= 0.0 { h } else { 0.0 },
+            )),
+            _ => bail!(
+                "{name}: both operands must be f32 or both f64, got {:?} and {:?}",
+                s1.dtype(),
+                s2.dtype()
+            ),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    /// Linear in `h` and self-adjoint there; piecewise constant in `x` (an explicit zero gradient: candle's
+    /// backward needs one for every operand in the graph).
+    fn bwd(
+        &self,
+        x: &Tensor,
+        h: &Tensor,
+        _res: &Tensor,
+        q: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = if x.track_op() {
+            Some(x.zeros_like()?)
+        } else {
+            None
+        };
+        let dh = if h.track_op() {
+            Some(relu_mask_mul(x, q)?)
+        } else {
+            None
+        };
+        Ok((dx, dh))
+    }
+}
+
+fn relu_mask_mul(x: &Tensor, h: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&h.contiguous()?, ReluMaskMul)
+}
+
+/// Whether [`relu`] takes the fused path (CPU, f32 or f64).
+pub fn uses_fast_relu(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+/// `max(x, 0)` elementwise: the fused op on the CPU in f32/f64, candle's `relu` elsewhere (same values and
+/// gradient convention).
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if uses_fast_relu(x) {
+        x.contiguous()?.apply_op1(Relu)
+    } else {
+        x.relu()
+    }
+}
