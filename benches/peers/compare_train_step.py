@@ -83,7 +83,7 @@ def csv_list(s, cast=str):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="lenet,mlp",
+    ap.add_argument("--models", default="lenet,mlp,vgg-small,resnet-small",
                     help=f"comma-separated, from {','.join(MODELS)} (default: lenet,mlp, the models the "
                          "bench defines today)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")

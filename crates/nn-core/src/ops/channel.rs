@@ -74,13 +74,12 @@ impl CustomOp1 for ChannelSum {
         Ok((out, c.into()))
     }
 
-    /// The adjoint of the sum: each channel's gradient broadcast back over its planes.
+    /// The adjoint of the sum: each channel's gradient broadcast back over its planes (a broadcast view;
+    /// candle's gradient accumulation reads it in place, a copy cost a full pass).
     fn bwd(&self, x: &Tensor, _res: &Tensor, q: &Tensor) -> Result<Option<Tensor>> {
         let mut shape = vec![1; x.rank()];
         shape[1] = q.dims1()?;
-        Ok(Some(
-            q.reshape(shape)?.broadcast_as(x.shape())?.contiguous()?,
-        ))
+        Ok(Some(q.reshape(shape)?.broadcast_as(x.shape())?))
     }
 }
 

@@ -203,25 +203,33 @@ impl Geometry {
     fn for_each_tap(&self, mut f: impl FnMut(Tap)) {
         let (s, p, d) = (self.stride, self.padding, self.dilation);
         let plen = self.p_len();
+        // Most segments have no padding: skip the empty ranges instead of calling `f` with them.
+        fn zero(range: std::ops::Range<usize>, f: &mut impl FnMut(Tap)) {
+            if !range.is_empty() {
+                f(Tap::Zero(range));
+            }
+        }
         for c in 0..self.c_in {
             for i in 0..self.kh {
                 let (oy_lo, oy_hi) = valid_range(self.ho, self.h, i * d, s, p);
                 for j in 0..self.kw {
                     let (ox_lo, ox_hi) = valid_range(self.wo, self.w, j * d, s, p);
                     let row = ((c * self.kh + i) * self.kw + j) * plen;
-                    f(Tap::Zero(row..row + oy_lo * self.wo));
-                    f(Tap::Zero(row + oy_hi * self.wo..row + plen));
+                    zero(row..row + oy_lo * self.wo, &mut f);
+                    zero(row + oy_hi * self.wo..row + plen, &mut f);
+                    if ox_lo >= ox_hi {
+                        zero(row + oy_lo * self.wo..row + oy_hi * self.wo, &mut f);
+                        continue;
+                    }
+                    let x_col = ox_lo * s + j * d - p;
                     for oy in oy_lo..oy_hi {
                         let start = row + oy * self.wo;
-                        f(Tap::Zero(start..start + ox_lo));
-                        f(Tap::Zero(start + ox_hi..start + self.wo));
-                        if ox_lo < ox_hi {
-                            f(Tap::Copy {
-                                col: start + ox_lo..start + ox_hi,
-                                x: (c * self.h + oy * s + i * d - p) * self.w + ox_lo * s + j * d
-                                    - p,
-                            });
-                        }
+                        zero(start..start + ox_lo, &mut f);
+                        zero(start + ox_hi..start + self.wo, &mut f);
+                        f(Tap::Copy {
+                            col: start + ox_lo..start + ox_hi,
+                            x: (c * self.h + oy * s + i * d - p) * self.w + x_col,
+                        });
                     }
                 }
             }

@@ -75,22 +75,20 @@ impl PoolGeometry {
         self.n * self.c
     }
 
-    /// Offsets, within one plane, of the k·k elements of the window starting at `base`, row by row.
-    fn window(&self, base: usize) -> impl Iterator<Item = usize> + use<> {
-        let (k, w) = (self.k, self.w);
-        (0..k).flat_map(move |di| (0..k).map(move |dj| base + di * w + dj))
-    }
-
-    /// Calls `f(output_index, window_base, window_max)` for each window of one plane.
+    /// Calls `f(output_index, window_base, window_max)` for each window of one plane; element (di, dj)
+    /// of a window is at `window_base + di·w + dj`.
+    #[inline(always)]
     fn for_each_window<T: WithDType>(&self, x: &[T], mut f: impl FnMut(usize, usize, T)) {
-        let k = self.k;
+        let (k, w) = (self.k, self.w);
         for i in 0..self.ho {
             for j in 0..self.wo {
-                let base = i * k * self.w + j * k;
+                let base = i * k * w + j * k;
                 let mut m = x[base];
-                for e in self.window(base) {
-                    if x[e] > m {
-                        m = x[e];
+                for di in 0..k {
+                    for &v in &x[base + di * w..base + di * w + k] {
+                        if v > m {
+                            m = v;
+                        }
                     }
                 }
                 f(i * self.wo + j, base, m);
@@ -107,15 +105,19 @@ impl PoolGeometry {
     }
 
     fn scatter<T: WithDType>(&self, x: &[T], h: &[T]) -> Vec<T> {
+        let (k, w) = (self.k, self.w);
         let mut z = vec![T::zero(); x.len()];
         z.par_chunks_mut(self.x_plane().max(1))
             .zip(x.par_chunks(self.x_plane().max(1)))
             .zip(h.par_chunks(self.y_plane().max(1)))
             .for_each(|((zp, xp), hp)| {
                 self.for_each_window(xp, |o, base, m| {
-                    for e in self.window(base) {
-                        if xp[e] == m {
-                            zp[e] = hp[o];
+                    for di in 0..k {
+                        let row = base + di * w;
+                        for (zv, &xv) in zp[row..row + k].iter_mut().zip(&xp[row..row + k]) {
+                            if xv == m {
+                                *zv = hp[o];
+                            }
                         }
                     }
                 })
@@ -124,6 +126,7 @@ impl PoolGeometry {
     }
 
     fn gather<T: WithDType>(&self, x: &[T], q: &[T]) -> Vec<T> {
+        let (k, w) = (self.k, self.w);
         let mut u = vec![T::zero(); self.planes() * self.y_plane()];
         u.par_chunks_mut(self.y_plane().max(1))
             .zip(x.par_chunks(self.x_plane().max(1)))
@@ -131,9 +134,12 @@ impl PoolGeometry {
             .for_each(|((up, xp), qp)| {
                 self.for_each_window(xp, |o, base, m| {
                     let mut acc = T::zero();
-                    for e in self.window(base) {
-                        if xp[e] == m {
-                            acc += qp[e];
+                    for di in 0..k {
+                        let row = base + di * w;
+                        for (&qv, &xv) in qp[row..row + k].iter().zip(&xp[row..row + k]) {
+                            if xv == m {
+                                acc += qv;
+                            }
                         }
                     }
                     up[o] = acc;
