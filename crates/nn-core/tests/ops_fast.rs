@@ -583,3 +583,34 @@ fn conv_transpose2d_equals_candles_and_finite_differences() -> candle_core::Resu
     assert!(ops::conv_transpose2d(&x, &w, p(2, 0, 2, 1)).is_err());
     Ok(())
 }
+
+/// The same convolution gradients, bit for bit, on 1, 2 and 3 threads: images are split over threads and
+/// the kernel gradient is summed in a fixed number of partial sums in a fixed order.
+#[test]
+fn conv2d_results_do_not_depend_on_the_thread_count() -> candle_core::Result<()> {
+    let (xs, ws, p) = conv_cases()[7];
+    let x0 = randn(&[17, xs[1], xs[2], xs[3]], DType::F32, 1);
+    let w0 = randn(&ws, DType::F32, 2);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| -> candle_core::Result<Vec<Vec<f64>>> {
+            let x = Var::from_tensor(&x0)?;
+            let w = Var::from_tensor(&w0)?;
+            let y = ops::conv2d(&x, &w, p)?;
+            let u = randn(y.dims(), DType::F32, 3);
+            let g = (&y * &u)?.sum_all()?.backward()?;
+            Ok(vec![
+                flat(&y),
+                flat(g.get(&x).unwrap()),
+                flat(g.get(&w).unwrap()),
+            ])
+        })
+    };
+    let one = run(1)?;
+    assert_eq!(one, run(2)?);
+    assert_eq!(one, run(3)?);
+    Ok(())
+}

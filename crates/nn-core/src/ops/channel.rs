@@ -8,13 +8,12 @@
 //! `channel_affine`'s gradients are `channel_affine`, `channel_dot` and `channel_sum`; `channel_dot`'s are
 //! `channel_affine`; `channel_sum`'s is a broadcast — so gradients of every order stay exact.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType, bail,
 };
 use rayon::prelude::*;
 
-use super::contiguous_slice;
+use super::{Kernel1, Kernel2, Kernel3, dispatch1, dispatch2, dispatch3, same_shape};
 
 /// (N, C, plane) of a tensor of rank ≥ 2 whose axis 1 is the channel.
 fn channel_dims(shape: &Shape, what: &str) -> Result<(usize, usize, usize)> {
@@ -50,28 +49,70 @@ fn reduce_planes<T: WithDType>(
 /// `Σ_{n, …} x[n, c, …]` → (C,).
 struct ChannelSum;
 
+/// The kernels, given (N, C, plane).
+struct Sum((usize, usize, usize));
+struct Dot((usize, usize, usize));
+/// Given (C, plane).
+struct Affine(usize, usize);
+
+impl Kernel1 for Sum {
+    fn run<T: WithDType>(&self, x: &[T]) -> Result<Vec<T>> {
+        let (n, c, plane) = self.0;
+        Ok(reduce_planes(n, c, plane, |start| {
+            x[start..start + plane].iter().map(|v| v.to_f64()).sum()
+        }))
+    }
+}
+
+impl Kernel2 for Dot {
+    fn run<T: WithDType>(&self, x: &[T], y: &[T]) -> Result<Vec<T>> {
+        let (n, c, plane) = self.0;
+        Ok(reduce_planes(n, c, plane, |start| {
+            x[start..start + plane]
+                .iter()
+                .zip(&y[start..start + plane])
+                .map(|(a, b)| a.to_f64() * b.to_f64())
+                .sum()
+        }))
+    }
+}
+
+impl Kernel3 for Affine {
+    fn run<T: WithDType>(&self, x: &[T], a: &[T], b: &[T]) -> Result<Vec<T>> {
+        let (c, plane) = (self.0, self.1);
+        let mut y = vec![T::zero(); x.len()];
+        if plane == 0 {
+            return Ok(y);
+        }
+        let body = |(i, (yp, xp)): (usize, (&mut [T], &[T]))| {
+            let (s, t) = (a[i % c], b[i % c]);
+            for (o, &v) in yp.iter_mut().zip(xp) {
+                *o = v * s + t;
+            }
+        };
+        if x.len() >= PARALLEL_MIN {
+            y.par_chunks_mut(plane)
+                .zip(x.par_chunks(plane))
+                .enumerate()
+                .for_each(body);
+        } else {
+            y.chunks_mut(plane)
+                .zip(x.chunks(plane))
+                .enumerate()
+                .for_each(body);
+        }
+        Ok(y)
+    }
+}
+
 impl CustomOp1 for ChannelSum {
     fn name(&self) -> &'static str {
         "channel-sum"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, plane) = channel_dims(l.shape(), self.name())?;
-        fn run<T: WithDType>(x: &[T], n: usize, c: usize, plane: usize) -> Vec<T> {
-            reduce_planes(n, c, plane, |start| {
-                x[start..start + plane].iter().map(|v| v.to_f64()).sum()
-            })
-        }
-        let out = match s {
-            CpuStorage::F32(x) => {
-                CpuStorage::F32(run(contiguous_slice(x, l, self.name())?, n, c, plane))
-            }
-            CpuStorage::F64(x) => {
-                CpuStorage::F64(run(contiguous_slice(x, l, self.name())?, n, c, plane))
-            }
-            _ => bail!("{}: only f32 and f64, got {:?}", self.name(), s.dtype()),
-        };
-        Ok((out, c.into()))
+        let planes = channel_dims(l.shape(), self.name())?;
+        Ok((dispatch1(&Sum(planes), self.name(), s, l)?, planes.1.into()))
     }
 
     /// The adjoint of the sum: each channel's gradient broadcast back over its planes (a broadcast view;
@@ -98,43 +139,10 @@ impl CustomOp2 for ChannelDot {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if l1.shape() != l2.shape() {
-            bail!(
-                "{}: shapes {:?} and {:?} differ",
-                self.name(),
-                l1.shape(),
-                l2.shape()
-            );
-        }
-        let (n, c, plane) = channel_dims(l1.shape(), self.name())?;
-        fn run<T: WithDType>(x: &[T], y: &[T], n: usize, c: usize, plane: usize) -> Vec<T> {
-            reduce_planes(n, c, plane, |start| {
-                x[start..start + plane]
-                    .iter()
-                    .zip(&y[start..start + plane])
-                    .map(|(a, b)| a.to_f64() * b.to_f64())
-                    .sum()
-            })
-        }
-        let name = self.name();
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(y)) => CpuStorage::F32(run(
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(y, l2, name)?,
-                n,
-                c,
-                plane,
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(y)) => CpuStorage::F64(run(
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(y, l2, name)?,
-                n,
-                c,
-                plane,
-            )),
-            _ => bail!("{name}: both operands must be f32 or both f64"),
-        };
-        Ok((out, c.into()))
+        same_shape(self.name(), l1, l2)?;
+        let planes = channel_dims(l1.shape(), self.name())?;
+        let out = dispatch2(&Dot(planes), self.name(), (s1, l1), (s2, l2))?;
+        Ok((out, planes.1.into()))
     }
 
     fn bwd(
@@ -184,48 +192,7 @@ impl CustomOp3 for ChannelAffine {
                 l3.shape()
             );
         }
-        fn run<T: WithDType>(x: &[T], a: &[T], b: &[T], c: usize, plane: usize) -> Vec<T> {
-            let mut y = vec![T::zero(); x.len()];
-            let body = |(i, (yp, xp)): (usize, (&mut [T], &[T]))| {
-                let (s, t) = (a[i % c], b[i % c]);
-                for (o, &v) in yp.iter_mut().zip(xp) {
-                    *o = v * s + t;
-                }
-            };
-            if plane == 0 {
-                return y;
-            }
-            if x.len() >= PARALLEL_MIN {
-                y.par_chunks_mut(plane)
-                    .zip(x.par_chunks(plane))
-                    .enumerate()
-                    .for_each(body);
-            } else {
-                y.chunks_mut(plane)
-                    .zip(x.chunks(plane))
-                    .enumerate()
-                    .for_each(body);
-            }
-            y
-        }
-        let name = self.name();
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(run(
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(a, l2, name)?,
-                contiguous_slice(b, l3, name)?,
-                c,
-                plane,
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(run(
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(a, l2, name)?,
-                contiguous_slice(b, l3, name)?,
-                c,
-                plane,
-            )),
-            _ => bail!("{name}: all operands must be f32 or all f64"),
-        };
+        let out = dispatch3(&Affine(c, plane), self.name(), (s1, l1), (s2, l2), (s3, l3))?;
         Ok((out, l1.shape().clone()))
     }
 

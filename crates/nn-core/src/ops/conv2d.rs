@@ -27,7 +27,6 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-use candle_core::backend::BackendStorage;
 use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType, bail,
 };
@@ -35,8 +34,8 @@ use candle_nn::{Conv2dConfig, Module, VarBuilder};
 use rayon::prelude::*;
 
 use super::channel::channel_sum;
-use super::contiguous_slice;
 use super::gemm::{Mat, matmul};
+use super::{Kernel2, Kernel3, dispatch2, dispatch3};
 
 /// Stride, symmetric zero padding, dilation and groups of a 2-D convolution (as PyTorch's `Conv2d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,6 +424,14 @@ impl Conv2dOp {
         }
     }
 
+    /// Applies the `mode` product of this geometry to `(a, b)`.
+    fn apply(geom: Geometry, mode: Mode, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        a.contiguous()?
+            .apply_op2(&b.contiguous()?, Conv2dOp { geom, mode })
+    }
+}
+
+impl Kernel2 for Conv2dOp {
     fn run<T: WithDType>(&self, a: &[T], b: &[T]) -> Result<Vec<T>> {
         let (la, lb) = self.expected_lens();
         if a.len() != la || b.len() != lb {
@@ -440,12 +447,6 @@ impl Conv2dOp {
             Mode::InputGrad => self.geom.input_grad(a, b),
             Mode::WeightGrad => self.geom.weight_grad(a, b),
         })
-    }
-
-    /// Applies the `mode` product of this geometry to `(a, b)`.
-    fn apply(geom: Geometry, mode: Mode, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-        a.contiguous()?
-            .apply_op2(&b.contiguous()?, Conv2dOp { geom, mode })
     }
 }
 
@@ -465,22 +466,7 @@ impl CustomOp2 for Conv2dOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let out = match (s1, s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(self.run(
-                contiguous_slice(a, l1, self.name())?,
-                contiguous_slice(b, l2, self.name())?,
-            )?),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(self.run(
-                contiguous_slice(a, l1, self.name())?,
-                contiguous_slice(b, l2, self.name())?,
-            )?),
-            _ => bail!(
-                "{}: both operands must be f32 or both f64, got {:?} and {:?}",
-                self.name(),
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = dispatch2(self, self.name(), (s1, l1), (s2, l2))?;
         Ok((out, self.out_shape()))
     }
 
@@ -525,6 +511,24 @@ impl CustomOp2 for Conv2dOp {
 /// products of [`Conv2dOp`] and the per-channel sum of `h` for the bias.
 struct Conv2dBiasOp(Geometry);
 
+impl Kernel3 for Conv2dBiasOp {
+    fn run<T: WithDType>(&self, x: &[T], w: &[T], b: &[T]) -> Result<Vec<T>> {
+        let g = &self.0;
+        if x.len() != g.n * g.x_len() || w.len() != g.c_out * g.k_len() || b.len() != g.c_out {
+            bail!(
+                "conv2d-im2col-bias: operands hold {}, {} and {} values, the geometry needs {}, {} and {}",
+                x.len(),
+                w.len(),
+                b.len(),
+                g.n * g.x_len(),
+                g.c_out * g.k_len(),
+                g.c_out
+            );
+        }
+        Ok(g.forward(x, w, Some(b)))
+    }
+}
+
 impl CustomOp3 for Conv2dBiasOp {
     fn name(&self) -> &'static str {
         "conv2d-im2col-bias"
@@ -540,41 +544,7 @@ impl CustomOp3 for Conv2dBiasOp {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
-        fn run<T: WithDType>(g: &Geometry, x: &[T], w: &[T], b: &[T]) -> Result<Vec<T>> {
-            if x.len() != g.n * g.x_len() || w.len() != g.c_out * g.k_len() || b.len() != g.c_out {
-                bail!(
-                    "conv2d-im2col-bias: operands hold {}, {} and {} values, the geometry needs {}, {} and {}",
-                    x.len(),
-                    w.len(),
-                    b.len(),
-                    g.n * g.x_len(),
-                    g.c_out * g.k_len(),
-                    g.c_out
-                );
-            }
-            Ok(g.forward(x, w, Some(b)))
-        }
-        let name = self.name();
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => CpuStorage::F32(run(
-                g,
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(w, l2, name)?,
-                contiguous_slice(b, l3, name)?,
-            )?),
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => CpuStorage::F64(run(
-                g,
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(w, l2, name)?,
-                contiguous_slice(b, l3, name)?,
-            )?),
-            _ => bail!(
-                "{name}: all operands must be f32 or all f64, got {:?}, {:?} and {:?}",
-                s1.dtype(),
-                s2.dtype(),
-                s3.dtype()
-            ),
-        };
+        let out = dispatch3(self, self.name(), (s1, l1), (s2, l2), (s3, l3))?;
         Ok((out, (g.n, g.c_out, g.ho, g.wo).into()))
     }
 

@@ -25,13 +25,12 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-use candle_core::backend::BackendStorage;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, bail,
 };
 use rayon::prelude::*;
 
-use super::contiguous_slice;
+use super::{Kernel1, Kernel2, dispatch1, dispatch2};
 
 /// Sizes of one pooling: input planes of h × w (n·c of them), k × k windows, ho × wo outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +164,29 @@ fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
     Ok(())
 }
 
+impl Kernel1 for MaxPool {
+    fn run<T: WithDType>(&self, x: &[T]) -> Result<Vec<T>> {
+        let g = &self.0;
+        check_len("max-pool2d-fused", x.len(), g.planes() * g.x_plane())?;
+        Ok(g.pool(x))
+    }
+}
+
+impl Kernel2 for MaxPoolRoute {
+    fn run<T: WithDType>(&self, x: &[T], t: &[T]) -> Result<Vec<T>> {
+        let g = &self.geom;
+        let (xl, yl) = (g.planes() * g.x_plane(), g.planes() * g.y_plane());
+        check_len("max-pool2d route", x.len(), xl)?;
+        if self.gather {
+            check_len("max-pool2d-gather", t.len(), xl)?;
+            Ok(g.gather(x, t))
+        } else {
+            check_len("max-pool2d-scatter", t.len(), yl)?;
+            Ok(g.scatter(x, t))
+        }
+    }
+}
+
 impl CustomOp1 for MaxPool {
     fn name(&self) -> &'static str {
         "max-pool2d-fused"
@@ -172,21 +194,10 @@ impl CustomOp1 for MaxPool {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
-        let want = g.planes() * g.x_plane();
-        let out = match s {
-            CpuStorage::F32(x) => {
-                let x = contiguous_slice(x, l, self.name())?;
-                check_len(self.name(), x.len(), want)?;
-                CpuStorage::F32(g.pool(x))
-            }
-            CpuStorage::F64(x) => {
-                let x = contiguous_slice(x, l, self.name())?;
-                check_len(self.name(), x.len(), want)?;
-                CpuStorage::F64(g.pool(x))
-            }
-            _ => bail!("{}: only f32 and f64, got {:?}", self.name(), s.dtype()),
-        };
-        Ok((out, (g.n, g.c, g.ho, g.wo).into()))
+        Ok((
+            dispatch1(self, self.name(), s, l)?,
+            (g.n, g.c, g.ho, g.wo).into(),
+        ))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, h: &Tensor) -> Result<Option<Tensor>> {
@@ -218,45 +229,7 @@ impl CustomOp2 for MaxPoolRoute {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.geom;
-        let (xl, yl) = (g.planes() * g.x_plane(), g.planes() * g.y_plane());
-        fn run<T: WithDType>(
-            op: &MaxPoolRoute,
-            x: &[T],
-            t: &[T],
-            xl: usize,
-            yl: usize,
-        ) -> Result<Vec<T>> {
-            check_len(op.name(), x.len(), xl)?;
-            if op.gather {
-                check_len(op.name(), t.len(), xl)?;
-                Ok(op.geom.gather(x, t))
-            } else {
-                check_len(op.name(), t.len(), yl)?;
-                Ok(op.geom.scatter(x, t))
-            }
-        }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(t)) => CpuStorage::F32(run(
-                self,
-                contiguous_slice(x, l1, self.name())?,
-                contiguous_slice(t, l2, self.name())?,
-                xl,
-                yl,
-            )?),
-            (CpuStorage::F64(x), CpuStorage::F64(t)) => CpuStorage::F64(run(
-                self,
-                contiguous_slice(x, l1, self.name())?,
-                contiguous_slice(t, l2, self.name())?,
-                xl,
-                yl,
-            )?),
-            _ => bail!(
-                "{}: both operands must be f32 or both f64, got {:?} and {:?}",
-                self.name(),
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let out = dispatch2(self, self.name(), (s1, l1), (s2, l2))?;
         let shape: Shape = if self.gather {
             (g.n, g.c, g.ho, g.wo).into()
         } else {

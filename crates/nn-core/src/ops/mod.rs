@@ -24,7 +24,8 @@ pub use conv2d::{
 pub use max_pool::{max_pool2d, uses_fast_max_pool2d};
 pub use relu::{relu, uses_fast_relu};
 
-use candle_core::{Layout, Result, bail};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Layout, Result, WithDType, bail};
 
 /// The part of `data` a contiguous `layout` covers, or an error naming `op`.
 fn contiguous_slice<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
@@ -32,4 +33,86 @@ fn contiguous_slice<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&
         Some((start, end)) if end <= data.len() => Ok(&data[start..end]),
         _ => bail!("{op}: operand is not contiguous"),
     }
+}
+
+/// An error naming `op` unless both operands have one shape.
+fn same_shape(op: &str, l1: &Layout, l2: &Layout) -> Result<()> {
+    if l1.shape() != l2.shape() {
+        bail!("{op}: shapes {:?} and {:?} differ", l1.shape(), l2.shape());
+    }
+    Ok(())
+}
+
+/// A CPU kernel over one contiguous operand of a float type (f32 or f64).
+trait Kernel1 {
+    fn run<T: WithDType>(&self, a: &[T]) -> Result<Vec<T>>;
+}
+
+/// A CPU kernel over two contiguous operands of one float type.
+trait Kernel2 {
+    fn run<T: WithDType>(&self, a: &[T], b: &[T]) -> Result<Vec<T>>;
+}
+
+/// A CPU kernel over three contiguous operands of one float type.
+trait Kernel3 {
+    fn run<T: WithDType>(&self, a: &[T], b: &[T], c: &[T]) -> Result<Vec<T>>;
+}
+
+/// Runs `k` on the contiguous f32 or f64 data of `s`; other dtypes are an error naming `op`.
+fn dispatch1(k: &impl Kernel1, op: &str, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+    Ok(match s {
+        CpuStorage::F32(a) => CpuStorage::F32(k.run(contiguous_slice(a, l, op)?)?),
+        CpuStorage::F64(a) => CpuStorage::F64(k.run(contiguous_slice(a, l, op)?)?),
+        _ => bail!("{op}: only f32 and f64, got {:?}", s.dtype()),
+    })
+}
+
+/// As [`dispatch1`] for two operands, which must share the dtype.
+fn dispatch2(
+    k: &impl Kernel2,
+    op: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+) -> Result<CpuStorage> {
+    Ok(match (s1, s2) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+            CpuStorage::F32(k.run(contiguous_slice(a, l1, op)?, contiguous_slice(b, l2, op)?)?)
+        }
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+            CpuStorage::F64(k.run(contiguous_slice(a, l1, op)?, contiguous_slice(b, l2, op)?)?)
+        }
+        _ => bail!(
+            "{op}: both operands must be f32 or both f64, got {:?} and {:?}",
+            s1.dtype(),
+            s2.dtype()
+        ),
+    })
+}
+
+/// As [`dispatch1`] for three operands, which must share the dtype.
+fn dispatch3(
+    k: &impl Kernel3,
+    op: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    (s3, l3): (&CpuStorage, &Layout),
+) -> Result<CpuStorage> {
+    Ok(match (s1, s2, s3) {
+        (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => CpuStorage::F32(k.run(
+            contiguous_slice(a, l1, op)?,
+            contiguous_slice(b, l2, op)?,
+            contiguous_slice(c, l3, op)?,
+        )?),
+        (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => CpuStorage::F64(k.run(
+            contiguous_slice(a, l1, op)?,
+            contiguous_slice(b, l2, op)?,
+            contiguous_slice(c, l3, op)?,
+        )?),
+        _ => bail!(
+            "{op}: all operands must be f32 or all f64, got {:?}, {:?} and {:?}",
+            s1.dtype(),
+            s2.dtype(),
+            s3.dtype()
+        ),
+    })
 }

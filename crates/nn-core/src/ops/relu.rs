@@ -17,12 +17,11 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-use candle_core::backend::BackendStorage;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, bail,
 };
 
-use super::contiguous_slice;
+use super::{Kernel1, Kernel2, dispatch1, dispatch2, same_shape};
 
 /// Element count above which a pass is split over the rayon pool.
 const PARALLEL_MIN: usize = 1 << 16;
@@ -68,26 +67,36 @@ struct Relu;
 /// `z = (x ≥ 0) ⊙ h`.
 struct ReluMaskMul;
 
+impl Kernel1 for Relu {
+    fn run<T: WithDType>(&self, x: &[T]) -> Result<Vec<T>> {
+        Ok(map_unary(x, |v| if v > T::zero() { v } else { T::zero() }))
+    }
+}
+
+impl Kernel2 for ReluMaskMul {
+    fn run<T: WithDType>(&self, x: &[T], h: &[T]) -> Result<Vec<T>> {
+        if x.len() != h.len() {
+            bail!(
+                "relu-mask-mul: operands hold {} and {} values",
+                x.len(),
+                h.len()
+            );
+        }
+        Ok(map_binary(
+            x,
+            h,
+            |x, h| if x >= T::zero() { h } else { T::zero() },
+        ))
+    }
+}
+
 impl CustomOp1 for Relu {
     fn name(&self) -> &'static str {
         "relu-fused"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let out = match s {
-            CpuStorage::F32(x) => {
-                CpuStorage::F32(map_unary(contiguous_slice(x, l, self.name())?, |v| {
-                    if v > 0.0 { v } else { 0.0 }
-                }))
-            }
-            CpuStorage::F64(x) => {
-                CpuStorage::F64(map_unary(contiguous_slice(x, l, self.name())?, |v| {
-                    if v > 0.0 { v } else { 0.0 }
-                }))
-            }
-            _ => bail!("{}: only f32 and f64, got {:?}", self.name(), s.dtype()),
-        };
-        Ok((out, l.shape().clone()))
+        Ok((dispatch1(self, self.name(), s, l)?, l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, h: &Tensor) -> Result<Option<Tensor>> {
@@ -107,33 +116,11 @@ impl CustomOp2 for ReluMaskMul {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if l1.shape() != l2.shape() {
-            bail!(
-                "{}: shapes {:?} and {:?} differ",
-                self.name(),
-                l1.shape(),
-                l2.shape()
-            );
-        }
-        let name = self.name();
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(h)) => CpuStorage::F32(map_binary(
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(h, l2, name)?,
-                |x, h| if x >= 0.0 { h } else { 0.0 },
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(h)) => CpuStorage::F64(map_binary(
-                contiguous_slice(x, l1, name)?,
-                contiguous_slice(h, l2, name)?,
-                |x, h| if x >= 0.0 { h } else { 0.0 },
-            )),
-            _ => bail!(
-                "{name}: both operands must be f32 or both f64, got {:?} and {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
-        Ok((out, l1.shape().clone()))
+        same_shape(self.name(), l1, l2)?;
+        Ok((
+            dispatch2(self, self.name(), (s1, l1), (s2, l2))?,
+            l1.shape().clone(),
+        ))
     }
 
     /// Linear in `h` and self-adjoint there; piecewise constant in `x` (an explicit zero gradient: candle's
