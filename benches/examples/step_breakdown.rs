@@ -2,7 +2,9 @@
 //! for each model on a batch of 64 MNIST-sized images (median over the steps, after warm-up).
 //!
 //! `RAYON_NUM_THREADS=1 cargo run --release -p benches --example step_breakdown -- [steps] [models…]`
-//! prints one JSON line per model; the thread count is that of the rayon pool.
+//! prints one JSON line per model; the thread count is that of the rayon pool. Like `mathnn`, it first calls
+//! `nn_core::alloc::retain_freed_memory()`; set `MATHNN_KEEP_MALLOC=1` to measure without it (the A/B of
+//! docs/performance.md).
 
 use std::time::Instant;
 
