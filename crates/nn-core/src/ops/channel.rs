@@ -13,7 +13,7 @@ use candle_core::{
 };
 use rayon::prelude::*;
 
-use super::{Kernel1, Kernel2, Kernel3, dispatch1, dispatch2, dispatch3, same_shape};
+use super::{Kernel1, Kernel2, Kernel3, dispatch1, dispatch2, dispatch3, grad_for, same_shape};
 
 /// (N, C, plane) of a tensor of rank ≥ 2 whose axis 1 is the channel.
 fn channel_dims(shape: &Shape, what: &str) -> Result<(usize, usize, usize)> {
@@ -152,16 +152,8 @@ impl CustomOp2 for ChannelDot {
         _res: &Tensor,
         q: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = if x.track_op() {
-            Some(channel_scale(y, q)?)
-        } else {
-            None
-        };
-        let dy = if y.track_op() {
-            Some(channel_scale(x, q)?)
-        } else {
-            None
-        };
+        let dx = grad_for(x, || channel_scale(y, q))?;
+        let dy = grad_for(y, || channel_scale(x, q))?;
         Ok((dx, dy))
     }
 }
@@ -204,21 +196,9 @@ impl CustomOp3 for ChannelAffine {
         _res: &Tensor,
         h: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dx = if x.track_op() {
-            Some(channel_scale(h, a)?)
-        } else {
-            None
-        };
-        let da = if a.track_op() {
-            Some(channel_dot(h, x)?)
-        } else {
-            None
-        };
-        let db = if b.track_op() {
-            Some(channel_sum(h)?)
-        } else {
-            None
-        };
+        let dx = grad_for(x, || channel_scale(h, a))?;
+        let da = grad_for(a, || channel_dot(h, x))?;
+        let db = grad_for(b, || channel_sum(h))?;
         Ok((dx, da, db))
     }
 }

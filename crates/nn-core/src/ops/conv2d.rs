@@ -35,7 +35,7 @@ use rayon::prelude::*;
 
 use super::channel::channel_sum;
 use super::gemm::{Mat, matmul};
-use super::{Kernel2, Kernel3, dispatch2, dispatch3};
+use super::{Kernel2, Kernel3, dispatch2, dispatch3, grad_for};
 
 /// Stride, symmetric zero padding, dilation and groups of a 2-D convolution (as PyTorch's `Conv2d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -486,21 +486,18 @@ impl CustomOp2 for Conv2dOp {
         h: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = self.geom;
-        let when = |needed: bool, f: &dyn Fn() -> Result<Tensor>| -> Result<Option<Tensor>> {
-            if needed { f().map(Some) } else { Ok(None) }
-        };
         let (da, db) = match self.mode {
             Mode::Forward => (
-                when(a.track_op(), &|| Self::apply(g, Mode::InputGrad, h, b))?,
-                when(b.track_op(), &|| Self::apply(g, Mode::WeightGrad, a, h))?,
+                grad_for(a, || Self::apply(g, Mode::InputGrad, h, b))?,
+                grad_for(b, || Self::apply(g, Mode::WeightGrad, a, h))?,
             ),
             Mode::InputGrad => (
-                when(a.track_op(), &|| Self::apply(g, Mode::Forward, h, b))?,
-                when(b.track_op(), &|| Self::apply(g, Mode::WeightGrad, h, a))?,
+                grad_for(a, || Self::apply(g, Mode::Forward, h, b))?,
+                grad_for(b, || Self::apply(g, Mode::WeightGrad, h, a))?,
             ),
             Mode::WeightGrad => (
-                when(a.track_op(), &|| Self::apply(g, Mode::InputGrad, b, h))?,
-                when(b.track_op(), &|| Self::apply(g, Mode::Forward, a, h))?,
+                grad_for(a, || Self::apply(g, Mode::InputGrad, b, h))?,
+                grad_for(b, || Self::apply(g, Mode::Forward, a, h))?,
             ),
         };
         Ok((da, db))
@@ -557,21 +554,9 @@ impl CustomOp3 for Conv2dBiasOp {
         h: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = self.0;
-        let dx = if x.track_op() {
-            Some(Conv2dOp::apply(g, Mode::InputGrad, h, w)?)
-        } else {
-            None
-        };
-        let dw = if w.track_op() {
-            Some(Conv2dOp::apply(g, Mode::WeightGrad, x, h)?)
-        } else {
-            None
-        };
-        let db = if b.track_op() {
-            Some(channel_sum(h)?)
-        } else {
-            None
-        };
+        let dx = grad_for(x, || Conv2dOp::apply(g, Mode::InputGrad, h, w))?;
+        let dw = grad_for(w, || Conv2dOp::apply(g, Mode::WeightGrad, x, h))?;
+        let db = grad_for(b, || channel_sum(h))?;
         Ok((dx, dw, db))
     }
 }

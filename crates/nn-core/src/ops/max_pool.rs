@@ -30,7 +30,7 @@ use candle_core::{
 };
 use rayon::prelude::*;
 
-use super::{Kernel1, Kernel2, dispatch1, dispatch2};
+use super::{Kernel1, Kernel2, dispatch1, dispatch2, grad_for};
 
 /// Sizes of one pooling: input planes of h × w (n·c of them), k × k windows, ho × wo outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,16 +248,8 @@ impl CustomOp2 for MaxPoolRoute {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = if x.track_op() {
-            Some(x.zeros_like()?)
-        } else {
-            None
-        };
-        let dt = if t.track_op() {
-            Some(MaxPoolRoute::apply(self.geom, !self.gather, x, grad)?)
-        } else {
-            None
-        };
+        let dx = grad_for(x, || x.zeros_like())?;
+        let dt = grad_for(t, || MaxPoolRoute::apply(self.geom, !self.gather, x, grad))?;
         Ok((dx, dt))
     }
 }

@@ -25,13 +25,23 @@ pub use max_pool::{max_pool2d, uses_fast_max_pool2d};
 pub use relu::{relu, uses_fast_relu};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Layout, Result, WithDType, bail};
+use candle_core::{CpuStorage, Layout, Result, Tensor, WithDType, bail};
 
 /// The part of `data` a contiguous `layout` covers, or an error naming `op`.
 fn contiguous_slice<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((start, end)) if end <= data.len() => Ok(&data[start..end]),
         _ => bail!("{op}: operand is not contiguous"),
+    }
+}
+
+/// The gradient `grad()` for `operand` if it takes part in the graph (`track_op`), else `None` — so a
+/// backward pass computes nothing for data. Every op's `bwd` goes through this.
+fn grad_for(operand: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if operand.track_op() {
+        grad().map(Some)
+    } else {
+        Ok(None)
     }
 }
 

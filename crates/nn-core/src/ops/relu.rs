@@ -21,7 +21,7 @@ use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, bail,
 };
 
-use super::{Kernel1, Kernel2, dispatch1, dispatch2, same_shape};
+use super::{Kernel1, Kernel2, dispatch1, dispatch2, grad_for, same_shape};
 
 /// Element count above which a pass is split over the rayon pool.
 const PARALLEL_MIN: usize = 1 << 16;
@@ -132,16 +132,8 @@ impl CustomOp2 for ReluMaskMul {
         _res: &Tensor,
         q: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = if x.track_op() {
-            Some(x.zeros_like()?)
-        } else {
-            None
-        };
-        let dh = if h.track_op() {
-            Some(relu_mask_mul(x, q)?)
-        } else {
-            None
-        };
+        let dx = grad_for(x, || x.zeros_like())?;
+        let dh = grad_for(h, || relu_mask_mul(x, q))?;
         Ok((dx, dh))
     }
 }
