@@ -13,7 +13,10 @@ use candle_core::{
 };
 use rayon::prelude::*;
 
-use super::{Kernel1, Kernel2, Kernel3, dispatch1, dispatch2, dispatch3, grad_for, same_shape};
+use super::{
+    Kernel1, Kernel2, Kernel3, dispatch1, dispatch2, dispatch3, filled_vec, grad_for, on_pool,
+    same_shape,
+};
 
 /// (N, C, plane) of a tensor of rank ≥ 2 whose axis 1 is the channel.
 fn channel_dims(shape: &Shape, what: &str) -> Result<(usize, usize, usize)> {
@@ -39,7 +42,7 @@ fn reduce_planes<T: WithDType>(
         let acc: f64 = (0..n).map(|b| sum_plane((b * c + ch) * plane)).sum();
         T::from_f64(acc)
     };
-    if n * c * plane >= PARALLEL_MIN {
+    if on_pool(n * c * plane, PARALLEL_MIN) {
         (0..c).into_par_iter().map(per_channel).collect()
     } else {
         (0..c).map(per_channel).collect()
@@ -80,27 +83,18 @@ impl Kernel2 for Dot {
 impl Kernel3 for Affine {
     fn run<T: WithDType>(&self, x: &[T], a: &[T], b: &[T]) -> Result<Vec<T>> {
         let (c, plane) = (self.0, self.1);
-        let mut y = vec![T::zero(); x.len()];
-        if plane == 0 {
-            return Ok(y);
+        if plane == 0 || c == 0 {
+            return Ok(Vec::new());
         }
-        let body = |(i, (yp, xp)): (usize, (&mut [T], &[T]))| {
-            let (s, t) = (a[i % c], b[i % c]);
-            for (o, &v) in yp.iter_mut().zip(xp) {
-                *o = v * s + t;
-            }
+        // SAFETY: chunk i is plane i of the output, zipped with plane i of `x` (same length).
+        let y = unsafe {
+            filled_vec(x.len(), plane, on_pool(x.len(), PARALLEL_MIN), |i, yp| {
+                let (s, t) = (a[i % c], b[i % c]);
+                for (o, &v) in yp.iter_mut().zip(&x[i * plane..(i + 1) * plane]) {
+                    o.write(v * s + t);
+                }
+            })
         };
-        if x.len() >= PARALLEL_MIN {
-            y.par_chunks_mut(plane)
-                .zip(x.par_chunks(plane))
-                .enumerate()
-                .for_each(body);
-        } else {
-            y.chunks_mut(plane)
-                .zip(x.chunks(plane))
-                .enumerate()
-                .for_each(body);
-        }
         Ok(y)
     }
 }

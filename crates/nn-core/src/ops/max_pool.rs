@@ -25,12 +25,15 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
+use super::{
+    Kernel1, Kernel2, dispatch1, dispatch2, filled_vec, for_each_chunk_mut, grad_for, on_pool,
+};
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, bail,
 };
-use rayon::prelude::*;
 
-use super::{Kernel1, Kernel2, dispatch1, dispatch2, grad_for};
+/// Element count above which a pass is split over the rayon pool.
+const PARALLEL_MIN: usize = 1 << 15;
 
 /// Sizes of one pooling: input planes of h × w (n·c of them), k × k windows, ho × wo outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,56 +98,64 @@ impl PoolGeometry {
         }
     }
 
+    /// Whether a pass over `len` elements goes to the rayon pool.
+    fn parallel(len: usize) -> bool {
+        on_pool(len, PARALLEL_MIN)
+    }
+
     fn pool<T: WithDType>(&self, x: &[T]) -> Vec<T> {
-        let mut y = vec![T::zero(); self.planes() * self.y_plane()];
-        y.par_chunks_mut(self.y_plane().max(1))
-            .zip(x.par_chunks(self.x_plane().max(1)))
-            .for_each(|(yp, xp)| self.for_each_window(xp, |o, _, m| yp[o] = m));
-        y
+        let (xp, yp) = (self.x_plane(), self.y_plane());
+        // SAFETY: `for_each_window` visits every output index 0..y_plane of the plane once.
+        unsafe {
+            filled_vec(self.planes() * yp, yp, Self::parallel(x.len()), |i, out| {
+                self.for_each_window(&x[i * xp..(i + 1) * xp], |o, _, m| {
+                    out[o].write(m);
+                })
+            })
+        }
     }
 
     fn scatter<T: WithDType>(&self, x: &[T], h: &[T]) -> Vec<T> {
         let (k, w) = (self.k, self.w);
+        let (xp, yp) = (self.x_plane(), self.y_plane());
         let mut z = vec![T::zero(); x.len()];
-        z.par_chunks_mut(self.x_plane().max(1))
-            .zip(x.par_chunks(self.x_plane().max(1)))
-            .zip(h.par_chunks(self.y_plane().max(1)))
-            .for_each(|((zp, xp), hp)| {
-                self.for_each_window(xp, |o, base, m| {
-                    for di in 0..k {
-                        let row = base + di * w;
-                        for (zv, &xv) in zp[row..row + k].iter_mut().zip(&xp[row..row + k]) {
-                            if xv == m {
-                                *zv = hp[o];
-                            }
+        for_each_chunk_mut(&mut z, xp, Self::parallel(x.len()), |i, zp| {
+            let (xs, hs) = (&x[i * xp..(i + 1) * xp], &h[i * yp..(i + 1) * yp]);
+            self.for_each_window(xs, |o, base, m| {
+                for di in 0..k {
+                    let row = base + di * w;
+                    for (zv, &xv) in zp[row..row + k].iter_mut().zip(&xs[row..row + k]) {
+                        if xv == m {
+                            *zv = hs[o];
                         }
                     }
-                })
-            });
+                }
+            })
+        });
         z
     }
 
     fn gather<T: WithDType>(&self, x: &[T], q: &[T]) -> Vec<T> {
         let (k, w) = (self.k, self.w);
-        let mut u = vec![T::zero(); self.planes() * self.y_plane()];
-        u.par_chunks_mut(self.y_plane().max(1))
-            .zip(x.par_chunks(self.x_plane().max(1)))
-            .zip(q.par_chunks(self.x_plane().max(1)))
-            .for_each(|((up, xp), qp)| {
-                self.for_each_window(xp, |o, base, m| {
+        let (xp, yp) = (self.x_plane(), self.y_plane());
+        // SAFETY: as in `pool`, every output index of the plane is visited once.
+        unsafe {
+            filled_vec(self.planes() * yp, yp, Self::parallel(x.len()), |i, up| {
+                let (xs, qs) = (&x[i * xp..(i + 1) * xp], &q[i * xp..(i + 1) * xp]);
+                self.for_each_window(xs, |o, base, m| {
                     let mut acc = T::zero();
                     for di in 0..k {
                         let row = base + di * w;
-                        for (&qv, &xv) in qp[row..row + k].iter().zip(&xp[row..row + k]) {
+                        for (&qv, &xv) in qs[row..row + k].iter().zip(&xs[row..row + k]) {
                             if xv == m {
                                 acc += qv;
                             }
                         }
                     }
-                    up[o] = acc;
+                    up[o].write(acc);
                 })
-            });
-        u
+            })
+        }
     }
 }
 

@@ -21,44 +21,40 @@ use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType, bail,
 };
 
-use super::{Kernel1, Kernel2, dispatch1, dispatch2, grad_for, same_shape};
+use super::{Kernel1, Kernel2, dispatch1, dispatch2, filled_vec, grad_for, on_pool, same_shape};
 
-/// Element count above which a pass is split over the rayon pool.
+/// Element count above which a pass is split over the rayon pool, and the chunk each task takes.
 const PARALLEL_MIN: usize = 1 << 16;
+const CHUNK: usize = PARALLEL_MIN / 4;
 
 fn map_unary<T: WithDType>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    use rayon::prelude::*;
-    let mut y = vec![T::zero(); x.len()];
-    if x.len() >= PARALLEL_MIN {
-        y.par_chunks_mut(PARALLEL_MIN / 4)
-            .zip(x.par_chunks(PARALLEL_MIN / 4))
-            .for_each(|(yc, xc)| yc.iter_mut().zip(xc).for_each(|(o, &v)| *o = f(v)));
-    } else {
-        y.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+    // SAFETY: chunk i of the output is zipped with the slice of `x` of the same range and length, so every
+    // element is written.
+    unsafe {
+        filled_vec(x.len(), CHUNK, on_pool(x.len(), PARALLEL_MIN), |i, out| {
+            let xs = &x[i * CHUNK..i * CHUNK + out.len()];
+            for (o, &v) in out.iter_mut().zip(xs) {
+                o.write(f(v));
+            }
+        })
     }
-    y
 }
 
 fn map_binary<T: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
-    use rayon::prelude::*;
-    let mut y = vec![T::zero(); a.len()];
-    if a.len() >= PARALLEL_MIN {
-        y.par_chunks_mut(PARALLEL_MIN / 4)
-            .zip(
-                a.par_chunks(PARALLEL_MIN / 4)
-                    .zip(b.par_chunks(PARALLEL_MIN / 4)),
-            )
-            .for_each(|(yc, (ac, bc))| {
-                for ((o, &u), &v) in yc.iter_mut().zip(ac).zip(bc) {
-                    *o = f(u, v);
-                }
-            });
-    } else {
-        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-            *o = f(u, v);
-        }
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "map_binary: operands of different lengths"
+    );
+    // SAFETY: as in `map_unary`; `a` and `b` have the output's length (asserted).
+    unsafe {
+        filled_vec(a.len(), CHUNK, on_pool(a.len(), PARALLEL_MIN), |i, out| {
+            let range = i * CHUNK..i * CHUNK + out.len();
+            for ((o, &u), &v) in out.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+                o.write(f(u, v));
+            }
+        })
     }
-    y
 }
 
 /// `y = max(x, 0)`.

@@ -141,7 +141,7 @@ fn zip3<T: Real>(dst: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T, T) -> T + Syn
             *d = f(*d, x, y);
         }
     };
-    if dst.len() >= PARALLEL_MIN {
+    if super::on_pool(dst.len(), PARALLEL_MIN) {
         let chunk = PARALLEL_MIN / 4;
         dst.par_chunks_mut(chunk)
             .zip(a.par_chunks(chunk).zip(b.par_chunks(chunk)))
