@@ -132,7 +132,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             limit_train: plan.limit_train,
             limit_test: plan.limit_test,
             eval_train: false,
-            device: "cpu".into(),
+            device: ctx.device,
             quiet: ctx.quiet,
         };
         let outcome = train_on(&args, data)?;

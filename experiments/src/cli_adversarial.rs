@@ -35,14 +35,19 @@ use nn_core::optim::{LrSchedule, OptimizerConfig};
 use nn_core::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
+use nn_core::device::DeviceChoice;
+
 use crate::cli_train::{RunConfig, load_trained};
-use crate::common::{load_data, new_model, progress_bar, provenance_label, write_json};
+use crate::common::{DeviceArg, load_data, new_model, progress_bar, provenance_label, write_json};
 
 /// Arguments of `mathnn uap`.
 #[derive(Args, Debug)]
 pub struct UapArgs {
     #[command(subcommand)]
     pub command: UapCommand,
+    /// Only `cpu` for now: the attacks' host-side vectors are not yet moved to a GPU.
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// The `mathnn uap` subcommands.
@@ -383,7 +388,7 @@ struct Loaded {
 }
 
 fn load(common: &Common) -> Result<Loaded> {
-    let (config, varmap, _model) = load_trained(&common.checkpoint)?;
+    let (config, varmap, _model) = load_trained(&common.checkpoint, &Device::Cpu)?;
     let net = Net::from_nn_core(&config.model, &varmap)?;
     let dataset: DatasetName = config.dataset.parse()?;
     let data = load_data(dataset, common.data_dir.as_deref())?;
@@ -503,10 +508,16 @@ fn parse_defence(s: &str) -> Result<InputTransform> {
 
 /// `mathnn uap`.
 pub fn run(args: UapArgs) -> Result<()> {
+    args.device.open()?;
+    if args.device.choice != DeviceChoice::Cpu {
+        bail!(
+            "--device: `mathnn uap` runs on the CPU only for now (its attacks keep perturbations on the host)"
+        );
+    }
     match args.command {
         UapCommand::Train(a) => run_train(a)?,
         UapCommand::Layers(c) => {
-            let (config, varmap, _) = load_trained(&c.checkpoint)?;
+            let (config, varmap, _) = load_trained(&c.checkpoint, &Device::Cpu)?;
             let net = Net::from_nn_core(&config.model, &varmap)?;
             let layers: Vec<(String, Vec<usize>)> = net
                 .layer_names()

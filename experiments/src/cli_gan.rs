@@ -13,7 +13,7 @@ use ndarray::Array4;
 use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
-use crate::common::{load_data_or_generated, progress_bar, provenance_label};
+use crate::common::{DeviceArg, load_data_or_generated, progress_bar, provenance_label};
 use crate::gan_comparison::{Evaluator, fmt_scores};
 use crate::reproduce::{Context, Profile};
 
@@ -22,6 +22,8 @@ use crate::reproduce::{Context, Profile};
 pub struct GanArgs {
     #[command(subcommand)]
     pub command: GanCommand,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// The `gan` subcommands.
@@ -149,14 +151,15 @@ pub fn train_with_checkpoints(
 
 /// `mathnn gan …`.
 pub fn run(args: GanArgs) -> Result<()> {
+    let device = args.device.open()?;
     match args.command {
-        GanCommand::Train(a) => run_train(a),
-        GanCommand::Sample(a) => run_sample(a),
-        GanCommand::Evaluate(a) => run_evaluate(a),
+        GanCommand::Train(a) => run_train(a, &device),
+        GanCommand::Sample(a) => run_sample(a, &device),
+        GanCommand::Evaluate(a) => run_evaluate(a, &device),
     }
 }
 
-fn run_train(a: TrainArgs) -> Result<()> {
+fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
     let loss: GanLoss = a.loss.parse()?;
     let arch: GanArch = a.arch.parse()?;
     let recipe = GanConfig::new(loss, arch);
@@ -170,7 +173,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
         ..recipe
     };
     let data = load_data_or_generated(DatasetName::Mnist, a.data_dir.as_deref())?;
-    let mut trainer = GanTrainer::resume_or_new(config, &data.train.images, &Device::Cpu, &a.out)?;
+    let mut trainer = GanTrainer::resume_or_new(config, &data.train.images, device, &a.out)?;
     if trainer.iteration() > 0 {
         eprintln!(
             "resuming {} at iteration {}",
@@ -202,12 +205,12 @@ fn run_train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_sample(a: SampleArgs) -> Result<()> {
+fn run_sample(a: SampleArgs, device: &Device) -> Result<()> {
     if a.n == 0 {
         bail!("invalid --n 0: expected at least 1 image");
     }
-    let (_, generator, it) = load_generator(&a.checkpoint, &Device::Cpu)?;
-    let images = generate(&generator, a.n, a.seed)?;
+    let (_, generator, it) = load_generator(&a.checkpoint, device)?;
+    let images = generate(&generator, a.n, a.seed)?.to_device(&Device::Cpu)?;
     match a.out.extension().and_then(|e| e.to_str()) {
         Some("png") => {
             let cols = (a.n as f64).sqrt().ceil() as usize;
@@ -235,11 +238,11 @@ fn run_sample(a: SampleArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_evaluate(a: EvaluateArgs) -> Result<()> {
+fn run_evaluate(a: EvaluateArgs, device: &Device) -> Result<()> {
     if a.n < 20 {
         bail!("invalid --n {}: expected at least 20 images", a.n);
     }
-    let (_, generator, it) = load_generator(&a.checkpoint, &Device::Cpu)?;
+    let (_, generator, it) = load_generator(&a.checkpoint, device)?;
     let mnist = load_data_or_generated(DatasetName::Mnist, a.data_dir.as_deref())?;
     let n = a.n.min(mnist.test.len());
     let ctx = Context {
@@ -247,6 +250,7 @@ fn run_evaluate(a: EvaluateArgs) -> Result<()> {
         data_dir: a.data_dir.clone(),
         out: a.checkpoint.clone(),
         quiet: a.quiet,
+        device: DeviceArg::CPU,
     };
     let clf_train = mnist.train.take(50000.min(mnist.train.len()))?;
     let eval = Evaluator::new(
@@ -262,7 +266,8 @@ fn run_evaluate(a: EvaluateArgs) -> Result<()> {
         2000.min(n),
         a.gs_draws.max(1),
     )?;
-    let images = generate(&generator, n, 12345)?;
+    // The evaluator's classifier is small and stays on the CPU.
+    let images = generate(&generator, n, 12345)?.to_device(&Device::Cpu)?;
     let s = eval.score(&ctx, "generator", Some(it), &images)?;
     if a.json {
         println!(

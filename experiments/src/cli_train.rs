@@ -6,13 +6,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use nn_core::data::{Dataset, DatasetName, TrainTest};
-use nn_core::device::{DeviceChoice, open_device};
 use nn_core::models::{ModelConfig, ModelKind, parameter_count};
 use nn_core::optim::{LrSchedule, OptimizerConfig};
 use nn_core::train::{EpochMetrics, Evaluation, TrainConfig, TrainOptions, evaluate, train};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{input_spec, load_data, new_model, progress_bar, provenance_label, write_json};
+use crate::common::{
+    DeviceArg, input_spec, load_data, new_model, progress_bar, provenance_label, write_json,
+};
 
 /// Arguments of `mathnn train`.
 #[derive(Args, Debug, Clone)]
@@ -65,9 +66,8 @@ pub struct TrainArgs {
     /// Also measure exact training-set accuracy after each epoch.
     #[arg(long)]
     pub eval_train: bool,
-    /// Device: cpu, cuda or cuda:N (cuda needs a build with --features cuda).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -197,7 +197,7 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
     let kind: ModelKind = args.model.parse()?;
     let dataset: DatasetName = args.dataset.parse()?;
     let config = train_config(args)?;
-    let device = open_device(args.device.parse::<DeviceChoice>()?)?;
+    let device = args.device.open()?;
     let data = limit(data, args.limit_train, args.limit_test)?;
     let provenance = provenance_label(data.train.provenance).to_string();
     let model_config = ModelConfig {
@@ -319,6 +319,8 @@ pub struct EvalArgs {
     /// Use only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 #[derive(Serialize)]
@@ -334,6 +336,7 @@ struct EvalOutput<'a> {
 /// Loads the model saved in `dir` by `mathnn train`.
 pub fn load_trained(
     dir: &Path,
+    device: &candle_core::Device,
 ) -> Result<(
     RunConfig,
     candle_nn::VarMap,
@@ -343,14 +346,15 @@ pub fn load_trained(
         bail!("--checkpoint {}: no such directory", dir.display());
     }
     let config: RunConfig = nn_core::checkpoint::read_json(&dir.join("config.json"))?;
-    let (varmap, model) = new_model(&config.model, 0, &candle_core::Device::Cpu)?;
+    let (varmap, model) = new_model(&config.model, 0, device)?;
     nn_core::checkpoint::load_varmap(&varmap, &dir.join("model.safetensors"))?;
     Ok((config, varmap, model))
 }
 
 /// `mathnn eval`.
 pub fn run_eval(args: EvalArgs) -> Result<()> {
-    let (config, _varmap, model) = load_trained(&args.checkpoint)?;
+    let device = args.device.open()?;
+    let (config, _varmap, model) = load_trained(&args.checkpoint, &device)?;
     let dataset: DatasetName = args.dataset.as_deref().unwrap_or(&config.dataset).parse()?;
     let data = load_data(dataset, args.data_dir.as_deref())?;
     let set = match args.split.as_str() {

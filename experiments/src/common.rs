@@ -8,7 +8,34 @@ use candle_core::{DType, Device};
 use candle_nn::VarMap;
 use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::data::{DataLocator, DatasetName, Provenance, TrainTest, load_dataset};
+use nn_core::device::{DeviceChoice, open_device};
 use nn_core::models::{Classifier, InputSpec, ModelConfig, SeededVarMap, build_model};
+
+/// `--device cpu|cuda|cuda:N`: the one device argument of every command that runs a network. Data stay
+/// on the host until batched; the training and evaluation loops move each batch to the model's device.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct DeviceArg {
+    /// Device: cpu, cuda or cuda:N (cuda needs a build with --features cuda: scripts/build-cuda.sh).
+    #[arg(long = "device", default_value = "cpu", value_parser = parse_device_choice, global = true)]
+    pub choice: DeviceChoice,
+}
+
+fn parse_device_choice(s: &str) -> std::result::Result<DeviceChoice, String> {
+    s.parse::<DeviceChoice>()
+        .map_err(|_| "expected cpu, cuda or cuda:N".to_string())
+}
+
+impl DeviceArg {
+    /// The CPU.
+    pub const CPU: DeviceArg = DeviceArg {
+        choice: DeviceChoice::Cpu,
+    };
+
+    /// Opens the device; CUDA in a build without the `cuda` feature (or with no such GPU) is an error.
+    pub fn open(&self) -> Result<Device> {
+        Ok(open_device(self.choice)?)
+    }
+}
 
 /// Loads `name` through `--data-dir`, `MATHNN_DATA` and the cache.
 pub fn load_data(name: DatasetName, data_dir: Option<&Path>) -> Result<TrainTest> {
@@ -113,6 +140,17 @@ pub fn one_line_error(e: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_in_a_cpu_build_is_one_clear_error() {
+        let arg = super::DeviceArg {
+            choice: nn_core::device::DeviceChoice::Cuda(0),
+        };
+        let e = arg.open().unwrap_err().to_string();
+        assert!(e.contains("--features cuda") && !e.contains('\n'), "{e}");
+        assert!(super::DeviceArg::CPU.open().unwrap().is_cpu());
+    }
+
     use super::*;
 
     #[test]

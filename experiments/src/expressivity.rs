@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{DType, Device};
+use candle_core::DType;
 use candle_nn::VarMap;
 use clap::Args;
 use nn_core::data::DatasetName;
@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use tensor_decomp::expressivity::{MatricizationRow, matricization_table};
 use tensor_decomp::nets::{NetFormat, TensorNetConfig, tensor_net};
 
-use crate::common::{ensure_dir, load_data_or_generated, progress_bar, provenance_label};
+use crate::common::{
+    DeviceArg, ensure_dir, load_data_or_generated, progress_bar, provenance_label,
+};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 
@@ -51,6 +53,8 @@ pub struct ExpressivityArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// Training budget and widths of one profile.
@@ -236,6 +240,7 @@ fn table_rows(table: &[MatricizationRow]) -> Vec<Row> {
 }
 
 fn train_networks(ctx: &Context, plan: &NetPlan) -> Result<(Vec<NetRun>, String)> {
+    let device = ctx.device.open()?;
     let data = load_data_or_generated(DatasetName::Mnist, ctx.data_dir.as_deref())?;
     let provenance = provenance_label(data.train.provenance).to_string();
     let train_set = match plan.limit_train {
@@ -275,7 +280,7 @@ fn train_networks(ctx: &Context, plan: &NetPlan) -> Result<(Vec<NetRun>, String)
         let config = TensorNetConfig::new(format, input);
         let count = config.parameter_count()?;
         let varmap = VarMap::new();
-        let vb = SeededVarMap::var_builder(&varmap, 0, DType::F32, &Device::Cpu);
+        let vb = SeededVarMap::var_builder(&varmap, 0, DType::F32, &device);
         let net = tensor_net(&config, vb)?;
         let train_config = TrainConfig {
             epochs: plan.epochs,
@@ -495,6 +500,7 @@ pub fn run_cli(args: ExpressivityArgs) -> Result<()> {
         data_dir: args.data_dir.clone(),
         out: ensure_dir(&args.out)?,
         quiet: args.quiet || args.json,
+        device: args.device,
     };
     let started = Instant::now();
     let (mut result, output) = run_parts(&ctx, !args.no_networks)?;

@@ -279,6 +279,7 @@ fn evals(trainer: &GanTrainer) -> Vec<Scores> {
 
 /// Runs the experiment.
 pub fn run(ctx: &Context) -> Result<ExperimentResult> {
+    let device = ctx.device.open()?;
     let p = plan(ctx.profile);
     let mnist = load_data_or_generated(DatasetName::Mnist, ctx.data_dir.as_deref())?;
     let generated = mnist.train.provenance == Provenance::Generated;
@@ -339,14 +340,14 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             ..GanConfig::new(*loss, p.arch)
         };
         let dir = run_dir(ctx, &format!("{}-{}", loss.as_str(), p.arch.as_str()));
-        let mut trainer =
-            GanTrainer::resume_or_new(config, &mnist.train.images, &Device::Cpu, &dir)
-                .with_context(|| format!("{} run in {}", loss.as_str(), dir.display()))?;
+        let mut trainer = GanTrainer::resume_or_new(config, &mnist.train.images, &device, &dir)
+            .with_context(|| format!("{} run in {}", loss.as_str(), dir.display()))?;
         let bar = progress_bar(ctx.quiet, loss.as_str());
         let samples_dir = ctx.out.join("samples");
         train_with_checkpoints(&mut trainer, &dir, &bar, |t| {
             let it = t.iteration();
-            let images = t.generate(n, 12345)?;
+            // The evaluator's classifier is small and stays on the CPU.
+            let images = t.generate(n, 12345)?.to_device(&Device::Cpu)?;
             let s = eval.score(ctx, loss.as_str(), Some(it), &images)?;
             let mut all = evals(t);
             all.retain(|e| e.iteration != Some(it));

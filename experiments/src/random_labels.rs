@@ -18,7 +18,9 @@ use nn_core::data::{DatasetName, Provenance, TrainTest};
 use nn_core::optim::{LrSchedule, OptimizerConfig};
 use serde::Serialize;
 
-use crate::common::{ensure_dir, load_data, load_data_or_generated, progress_bar, write_json};
+use crate::common::{
+    DeviceArg, ensure_dir, load_data, load_data_or_generated, progress_bar, write_json,
+};
 use crate::plot::{Series, curve_chart_at};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 use plotters::prelude::SeriesLabelPosition;
@@ -87,6 +89,8 @@ pub struct RandomLabelsArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// One group of conditions on one data set and model.
@@ -190,7 +194,13 @@ fn data_label(dataset: DatasetName, data: &TrainTest) -> String {
 }
 
 /// Runs every condition of `plan` on `data` (already loaded), checkpointing under `out`.
-fn run_plan(plan: &Plan, data: TrainTest, out: &Path, quiet: bool) -> Result<Vec<ConditionResult>> {
+fn run_plan(
+    plan: &Plan,
+    data: TrainTest,
+    out: &Path,
+    quiet: bool,
+    device: &Device,
+) -> Result<Vec<ConditionResult>> {
     let label = data_label(plan.dataset, &data);
     let data = subset(data, plan.train_size, plan.test_size)?;
     let mut results = Vec::new();
@@ -211,7 +221,7 @@ fn run_plan(plan: &Plan, data: TrainTest, out: &Path, quiet: bool) -> Result<Vec
             plan.seed,
             &plan.config,
             &options,
-            &Device::Cpu,
+            device,
         )
         .with_context(|| format!("condition {name}"))?;
         progress.finish_and_clear();
@@ -252,6 +262,7 @@ fn epochs(e: Option<usize>, cap: usize) -> String {
 
 /// `mathnn random-labels`.
 pub fn run_cli(args: RandomLabelsArgs) -> Result<()> {
+    let device = args.device.open()?;
     let dataset: DatasetName = args.dataset.parse()?;
     if !matches!(
         dataset,
@@ -284,7 +295,7 @@ pub fn run_cli(args: RandomLabelsArgs) -> Result<()> {
             },
             seed: args.seed,
         };
-        all.extend(run_plan(&plan, data.clone(), &out, args.quiet)?);
+        all.extend(run_plan(&plan, data.clone(), &out, args.quiet, &device)?);
     }
     write_json(&out.join("results.json"), &all)?;
     if args.json {
@@ -440,6 +451,7 @@ fn dataset_title(d: &str) -> &str {
 
 /// Runs the experiment.
 pub fn run(ctx: &Context) -> Result<ExperimentResult> {
+    let device = ctx.device.open()?;
     let runs_dir = ensure_dir(&ctx.out.join("runs"))?;
     let mut loaded: Vec<(DatasetName, TrainTest)> = Vec::new();
     let mut results: Vec<(String, bool, ConditionResult)> = Vec::new();
@@ -453,7 +465,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             }
         };
         let label = data_label(g.plan.dataset, &data);
-        for r in run_plan(&g.plan, data, &runs_dir, ctx.quiet)? {
+        for r in run_plan(&g.plan, data, &runs_dir, ctx.quiet, &device)? {
             results.push((label.clone(), g.sweep, r));
         }
     }
@@ -767,6 +779,7 @@ mod tests {
             data_dir: None,
             json: false,
             quiet: true,
+            device: DeviceArg::CPU,
         };
         let c = fit_config(&args).unwrap();
         assert_eq!(c.optimizer, OptimizerConfig::sgd(0.01, 0.9));

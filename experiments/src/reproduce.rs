@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{ensure_dir, write_json};
+use crate::common::{DeviceArg, ensure_dir, write_json};
 
 /// Arguments of `mathnn reproduce`.
 #[derive(Args, Debug)]
@@ -32,6 +32,8 @@ pub struct ReproduceArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// How much compute an experiment may spend.
@@ -63,6 +65,8 @@ pub struct Context {
     /// `results/<experiment>/`.
     pub out: PathBuf,
     pub quiet: bool,
+    /// Where networks run (`--device`).
+    pub device: DeviceArg,
 }
 
 /// One row of a paper-vs-ours table.
@@ -147,6 +151,8 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             );
         }
     }
+    // Fail on an unavailable device before any experiment starts.
+    args.device.open()?;
     let out = ensure_dir(&args.out)?;
     let started = Instant::now();
     let mut results = Vec::new();
@@ -160,6 +166,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             data_dir: args.data_dir.clone(),
             out: ensure_dir(&out.join(exp.name))?,
             quiet: args.quiet,
+            device: args.device,
         };
         let t = Instant::now();
         let mut result = (exp.run)(&ctx)?;

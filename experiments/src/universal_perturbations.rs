@@ -794,6 +794,13 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let mut defence_rows: Vec<DefenceRow> = Vec::new();
     let mut figures = Vec::new();
     let mut notes = Vec::new();
+    if ctx.device.choice != nn_core::device::DeviceChoice::Cpu {
+        let note = "runs on the CPU whatever --device says: the attacks keep perturbations on the host (issue 13)";
+        if !ctx.quiet {
+            eprintln!("   note: universal perturbations {note}");
+        }
+        notes.push(format!("This experiment {note}."));
+    }
     let mut rows = Vec::new();
     let mut provenances = Vec::new();
     let mut noise_training = serde_json::Value::Null;
