@@ -4,11 +4,13 @@
 mod classifier_baseline;
 mod cli_adversarial;
 mod cli_data;
+mod cli_dip;
 mod cli_gan;
 mod cli_metrics;
 mod cli_tensor;
 mod cli_train;
 mod common;
+mod deep_image_prior;
 mod expressivity;
 mod gan_comparison;
 mod gan_metrics;
@@ -64,6 +66,8 @@ enum Command {
     Expressivity(expressivity::ExpressivityArgs),
     /// GAN, WGAN and WGAN-GP on MNIST: train (checkpoints, resume), sample, evaluate.
     Gan(cli_gan::GanArgs),
+    /// Deep image prior: restore one image (denoise, inpaint) by fitting an untrained network to it.
+    Dip(cli_dip::DipArgs),
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`mathnn … | head`) makes `println!` panic.
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::CpAls(args) => cli_tensor::run_cp_als(args),
         Command::Expressivity(args) => expressivity::run_cli(args),
         Command::Gan(args) => cli_gan::run(args),
+        Command::Dip(args) => cli_dip::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -135,6 +135,11 @@ pub fn registry() -> Vec<Experiment> {
             title: crate::expressivity::TITLE,
             run: crate::expressivity::run,
         },
+        Experiment {
+            name: crate::deep_image_prior::NAME,
+            title: crate::deep_image_prior::TITLE,
+            run: crate::deep_image_prior::run,
+        },
     ]
 }
 

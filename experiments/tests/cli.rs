@@ -326,3 +326,91 @@ fn a_checkpoint_without_its_config_is_named_once() {
     // The io::Error is both in the message and its source; it is printed once.
     assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
 }
+
+/// A 64×48 RGB PNG written with the project's own writer.
+fn small_png(path: &Path, h: usize, w: usize) {
+    let v: Vec<f32> = (0..3 * h * w).map(|i| (i % 97) as f32 / 97.0).collect();
+    let t = candle_core::Tensor::from_vec(v, (3, h, w), &candle_core::Device::Cpu).unwrap();
+    nn_core::data::image_io::save_image(&t, path).unwrap();
+}
+
+#[test]
+fn deep_image_prior_bad_input_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("img.png");
+    small_png(&img, 72, 96);
+    let out = dir.path().join("out");
+    let dip = |args: &[&str]| {
+        let mut c = mathnn();
+        c.arg("dip")
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet");
+        c.output().unwrap()
+    };
+    let img_s = img.to_str().unwrap();
+    assert_clean_failure(
+        dip(&["denoise", "/nonexistent/photo.png", "--sigma", "25"]),
+        &["IMAGE", "/nonexistent/photo.png"],
+    );
+    // 72×96 is not divisible by 32 without --side; --side 40 is not a multiple of 32.
+    assert_clean_failure(
+        dip(&["denoise", img_s, "--sigma", "25"]),
+        &["divisible by 32", "--side"],
+    );
+    assert_clean_failure(
+        dip(&["denoise", img_s, "--side", "40"]),
+        &["--side 40", "multiple of 32"],
+    );
+    assert_clean_failure(
+        dip(&["denoise", img_s, "--side", "96", "--sigma", "25"]),
+        &["--side 96", "smaller side 72"],
+    );
+    assert_clean_failure(
+        dip(&["denoise", img_s, "--side", "64", "--sigma=-1"]),
+        &["sigma"],
+    );
+    let mask = dir.path().join("mask.png");
+    small_png(&mask, 16, 16);
+    assert_clean_failure(
+        dip(&[
+            "inpaint",
+            img_s,
+            "--side",
+            "64",
+            "--mask",
+            mask.to_str().unwrap(),
+            "--iters",
+            "2",
+        ]),
+        &["mask"],
+    );
+    assert_clean_failure(
+        dip(&["inpaint", img_s, "--side", "64", "--iters", "2"]),
+        &["--mask", "--missing"],
+    );
+    // A good run writes its images and resumes to a larger budget.
+    let denoise32 = |extra: &[&str]| {
+        let base = ["denoise", img_s, "--side", "64", "--sigma", "25"];
+        dip(&[&base[..], extra].concat())
+    };
+    let ok = denoise32(&["--iters", "3", "--channels", "4"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    for f in [
+        "restored.png",
+        "corrupted.png",
+        "history.json",
+        "psnr.svg",
+        "summary.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let again = denoise32(&["--iters", "5", "--channels", "4"]);
+    assert!(stderr(&again).contains("resuming"), "{}", stderr(&again));
+    // Other settings in the same directory are refused, not overwritten.
+    assert_clean_failure(
+        denoise32(&["--iters", "5", "--channels", "8"]),
+        &["other settings"],
+    );
+}

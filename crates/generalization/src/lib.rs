@@ -23,9 +23,11 @@
 //! assert!(r.corruption.labels_changed > 0);
 //! ```
 //!
-//! The deep image prior (Ulyanov et al.) is planned for this crate but not part of it yet.
+//! * [`dip`]: the deep image prior (Ulyanov, Vedaldi, Lempitsky 2018) — an untrained network fitted to one
+//!   corrupted image restores it; early stopping is the regulariser.
 
 pub mod corrupt;
+pub mod dip;
 pub mod error;
 pub mod fit;
 pub mod models;

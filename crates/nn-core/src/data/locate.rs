@@ -319,6 +319,67 @@ pub struct FileStatus {
     pub reason: String,
 }
 
+/// The photos of `skimage-photos/` (scikit-image 0.26's `skimage/data/`, unchanged) used by the deep image
+/// prior, with their sizes and SHA-256 as scikit-image's data registry lists them.
+pub const SKIMAGE_PHOTOS: &[RemoteFile] = &[
+    RemoteFile {
+        name: "astronaut.png",
+        sha256: "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+        bytes: 791_555,
+    },
+    RemoteFile {
+        name: "camera.png",
+        sha256: "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
+        bytes: 139_512,
+    },
+];
+
+impl DataLocator {
+    /// `<root>/skimage-photos/<name>` for one of [`SKIMAGE_PHOTOS`], from the first root (`--data-dir`,
+    /// `$MATHNN_DATA`, the cache) that has it with the right size and SHA-256. A file with the wrong
+    /// contents is an error naming it; no file anywhere is [`NnError::DataNotFound`].
+    pub fn locate_photo(&self, name: &str) -> Result<PathBuf> {
+        let Some(file) = SKIMAGE_PHOTOS.iter().find(|f| f.name == name) else {
+            let known: Vec<&str> = SKIMAGE_PHOTOS.iter().map(|f| f.name).collect();
+            return Err(NnError::invalid(
+                "photo",
+                format!("unknown photo `{name}`; known: {}", known.join(", ")),
+            ));
+        };
+        let mut searched = Vec::new();
+        for (what, root) in self.roots() {
+            let path = root.join("skimage-photos").join(name);
+            if !path.is_file() {
+                searched.push(format!("{what} {}", path.display()));
+                continue;
+            }
+            let bytes = std::fs::metadata(&path)
+                .map_err(|e| NnError::io(&path, e))?
+                .len();
+            if bytes != file.bytes || sha256_file(&path)? != file.sha256 {
+                return Err(NnError::bad_file(
+                    &path,
+                    format!(
+                        "is not scikit-image's {name} ({bytes} bytes; expected {} bytes with SHA-256 {})",
+                        file.bytes, file.sha256
+                    ),
+                ));
+            }
+            return Ok(path);
+        }
+        Err(NnError::DataNotFound {
+            dataset: format!("skimage-photos/{name}"),
+            searched: if searched.is_empty() {
+                "nowhere (no --data-dir, MATHNN_DATA or cache)".into()
+            } else {
+                searched.join("; ")
+            },
+            hint: "put scikit-image's data photos in <data dir>/skimage-photos/ (see shared/data/README.md)"
+                .into(),
+        })
+    }
+}
+
 /// Lower-case hex SHA-256 of a file, read in chunks.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = File::open(path).map_err(|e| NnError::io(path, e))?;

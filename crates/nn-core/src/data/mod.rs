@@ -27,5 +27,6 @@ pub use idx::{IdxImages, load_idx_dataset, read_idx_images, read_idx_labels};
 pub use image_io::{load_image, save_image, save_image_grid};
 pub use load::{TrainTest, load_dataset};
 pub use locate::{
-    DataLocator, DatasetName, FileStatus, RemoteFile, default_mirrors, fetch, fetch_files, verify,
+    DataLocator, DatasetName, FileStatus, RemoteFile, SKIMAGE_PHOTOS, default_mirrors, fetch,
+    fetch_files, verify,
 };

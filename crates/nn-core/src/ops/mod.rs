@@ -12,6 +12,7 @@ mod conv2d;
 mod gemm;
 mod max_pool;
 mod relu;
+mod resample;
 pub(crate) mod update;
 
 pub use batch_norm::{BatchNorm, batch_norm};
@@ -23,6 +24,7 @@ pub use conv2d::{
 };
 pub use max_pool::{max_pool2d, uses_fast_max_pool2d};
 pub use relu::{relu, uses_fast_relu};
+pub use resample::{reflection_pad2d, upsample_bilinear2x, uses_fast_resample};
 
 use std::mem::MaybeUninit;
 
