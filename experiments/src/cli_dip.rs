@@ -33,6 +33,22 @@ pub enum DipCommand {
     Denoise(DenoiseArgs),
     /// Inpaint IMAGE: pixels missing by --mask (a PNG, black = missing) or at random (--missing P).
     Inpaint(InpaintArgs),
+    /// Super-resolve: IMAGE (after --side) is the clean high-resolution image, downsampled by --factor with
+    /// the Lanczos kernel the fit uses; with --low-res IMAGE itself is the low-resolution input.
+    Sr(SrArgs),
+}
+
+/// `mathnn dip sr`.
+#[derive(Args, Debug)]
+pub struct SrArgs {
+    #[command(flatten)]
+    pub common: CommonDipArgs,
+    /// Magnification: 2, 4 or 8.
+    #[arg(long, default_value_t = 4)]
+    pub factor: usize,
+    /// IMAGE is already the low-resolution input (no clean image to compare with unless --clean).
+    #[arg(long)]
+    pub low_res: bool,
 }
 
 /// Options shared by every task.
@@ -169,6 +185,30 @@ pub fn run(args: DipArgs) -> Result<()> {
                 &device,
             )
         }
+        DipCommand::Sr(a) => {
+            if !matches!(a.factor, 2 | 4 | 8) {
+                bail!("invalid --factor {}: expected 2, 4 or 8", a.factor);
+            }
+            let image = load(&a.common.image, a.common.side, "IMAGE")?;
+            let (low, clean) = if a.low_res {
+                let clean = a
+                    .common
+                    .clean
+                    .as_ref()
+                    .map(|p| load(p, None, "--clean"))
+                    .transpose()?;
+                (image, clean)
+            } else {
+                let low =
+                    generalization::dip::layers::lanczos_downsample(&image.unsqueeze(0)?, a.factor)
+                        .with_context(|| format!("--factor {}", a.factor))?
+                        .squeeze(0)?
+                        .clamp(0f32, 1f32)?;
+                (low, Some(image))
+            };
+            let task = DipTask::SuperResolution { factor: a.factor };
+            fit(&a.common, task, Upsample::Bilinear, low, clean, &device)
+        }
     }
 }
 
@@ -222,10 +262,16 @@ fn fit(
         ..DipParams::default()
     };
     let (c, h, w) = corrupted.dims3()?;
-    if h % 32 != 0 || w % 32 != 0 {
+    let scale = match &task {
+        DipTask::SuperResolution { factor } => *factor,
+        _ => 1,
+    };
+    if !(h * scale).is_multiple_of(32) || !(w * scale).is_multiple_of(32) {
         bail!(
-            "{}: the image is {h}×{w}; the network needs sides divisible by 32 — pass --side (e.g. --side 128)",
-            a.image.display()
+            "{}: the restored image would be {}×{}; the network needs sides divisible by 32 — pass --side (e.g. --side 128)",
+            a.image.display(),
+            h * scale,
+            w * scale
         );
     }
     let mut dip = DipFit::new(&params, task, &corrupted, clean.as_ref(), device)?;

@@ -36,6 +36,13 @@ pub enum DipTask {
         /// 1 where x₀ is known, 0 where it is missing.
         mask: Tensor,
     },
+    /// Super-resolution: x₀ is the low-resolution image, the output is `factor` times larger, and
+    /// `E = mean((d(x) − x₀)²)` with the reference code's Lanczos downsampler d
+    /// ([`super::layers::lanczos_downsample`]; factor 2, 4 or 8).
+    SuperResolution {
+        /// The magnification (2, 4 or 8).
+        factor: usize,
+    },
 }
 
 /// The running-variance stopping rule (no clean image needed).
@@ -345,21 +352,34 @@ impl DipFit {
                 format!("expected 1 or 3 channels, got {c}"),
             ));
         }
-        params.net.check_size(h, w)?;
+        // The output's size: the corrupted image's, or `factor` times it for super-resolution.
+        let (oh, ow) = match &task {
+            DipTask::SuperResolution { factor } => {
+                if !matches!(factor, 2 | 4 | 8) {
+                    return Err(GenError::invalid(
+                        "factor",
+                        format!("super-resolution by 2, 4 or 8, got {factor}"),
+                    ));
+                }
+                (h * factor, w * factor)
+            }
+            _ => (h, w),
+        };
+        params.net.check_size(oh, ow)?;
         if let Some(cl) = clean
-            && cl.dims() != corrupted.dims()
+            && cl.dims() != [c, oh, ow]
         {
             return Err(GenError::invalid(
                 "clean",
                 format!(
-                    "the clean image is {:?} but the corrupted one is {:?}",
+                    "the clean image is {:?} but the restored one will be {:?}",
                     cl.dims(),
-                    corrupted.dims()
+                    [c, oh, ow]
                 ),
             ));
         }
         let mask = match &task {
-            DipTask::Denoise => None,
+            DipTask::Denoise | DipTask::SuperResolution { .. } => None,
             DipTask::Inpaint { mask } => {
                 let (mc, mh, mw) = mask.dims3().map_err(|_| {
                     GenError::invalid(
@@ -379,10 +399,13 @@ impl DipFit {
                 Some(mask.to_dtype(DType::F32)?.unsqueeze(0)?.to_device(device)?)
             }
         };
-        let data_fingerprint = match &mask {
+        let mut data_fingerprint = match &mask {
             Some(mk) => fingerprint(&[corrupted, mk])?,
             None => fingerprint(&[corrupted])?,
         };
+        if let DipTask::SuperResolution { factor } = &task {
+            data_fingerprint.push_str(&format!("-sr{factor}"));
+        }
         let params = DipParams {
             net: SkipNetParams {
                 output_channels: c,
@@ -400,9 +423,9 @@ impl DipFit {
         let net = SkipNet::new(&params.net, vb)?;
         let optimizer = Optimizer::new(OptimizerConfig::adam(params.lr), &varmap)?;
         let mut rng = StdRng::seed_from_u64(derive_seed(params.seed, STREAM_CODE, 0));
-        let n = params.net.input_channels * h * w;
+        let n = params.net.input_channels * oh * ow;
         let code: Vec<f32> = (0..n).map(|_| rng.random::<f32>() * 0.1).collect();
-        let z = Tensor::from_vec(code, (1, params.net.input_channels, h, w), device)?;
+        let z = Tensor::from_vec(code, (1, params.net.input_channels, oh, ow), device)?;
         let target = corrupted
             .to_dtype(DType::F32)?
             .unsqueeze(0)?
@@ -473,8 +496,16 @@ impl DipFit {
         }
     }
 
+    /// The output as the corruption sees it: downsampled for super-resolution, else itself.
+    fn degraded(&self, out: &Tensor) -> Result<Tensor> {
+        Ok(match &self.task {
+            DipTask::SuperResolution { factor } => super::layers::lanczos_downsample(out, *factor)?,
+            _ => out.clone(),
+        })
+    }
+
     fn loss(&self, out: &Tensor) -> Result<Tensor> {
-        let diff = (out - &self.target)?;
+        let diff = (self.degraded(out)? - &self.target)?;
         let diff = match (&self.task, &self.mask) {
             (DipTask::Inpaint { .. }, Some(m)) => diff.broadcast_mul(m)?,
             _ => diff,
@@ -540,7 +571,7 @@ impl DipFit {
         }
         let grads = loss.backward()?;
         let out = out.detach();
-        let psnr_corrupted = psnr_tensors(&out, &self.target)?;
+        let psnr_corrupted = psnr_tensors(&self.degraded(&out)?, &self.target)?;
         // Backtracking as the reference: except at multiples of 100, a drop of more than 5 dB restores the
         // last accepted parameters and skips this update.
         let mut backtracked = false;
@@ -855,6 +886,35 @@ mod tests {
         }
         assert_eq!(t.best.map(|b| b.0), Some(4));
         assert_eq!(stop, Some(7));
+    }
+
+    #[test]
+    fn super_resolution_fits_the_low_resolution_image() -> Result<()> {
+        let clean = image(5).broadcast_as((3, 16, 16))?.contiguous()?;
+        let clean = Tensor::cat(&[&clean, &clean], 1)?; // 3 × 32 × 16
+        let low = super::super::layers::lanczos_downsample(&clean.unsqueeze(0)?, 2)?.squeeze(0)?;
+        let params = DipParams {
+            iterations: 30,
+            ..small_params()
+        };
+        let task = DipTask::SuperResolution { factor: 2 };
+        let mut fit = DipFit::new(&params, task, &low, Some(&clean), &Device::Cpu)?;
+        while !fit.finished() {
+            fit.step()?;
+        }
+        assert_eq!(fit.output().unwrap().dims(), &[3, 32, 16]);
+        let h = fit.history();
+        assert!(h[29].loss < 0.6 * h[0].loss);
+        assert!(h[29].psnr_output.is_some());
+        let bad = DipFit::new(
+            &params,
+            DipTask::SuperResolution { factor: 3 },
+            &low,
+            None,
+            &Device::Cpu,
+        );
+        assert!(bad.err().unwrap().to_string().contains("2, 4 or 8"));
+        Ok(())
     }
 
     #[test]

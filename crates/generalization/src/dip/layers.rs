@@ -106,6 +106,59 @@ pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
         .reshape((n, c, 2 * h, 2 * w))
 }
 
+/// The reference code's `lanczos2` downsampling kernel for an even `factor` (phase ½): 4·factor taps per
+/// axis, `L(d) = 2·sin(πd)·sin(πd/2) / (πd)²` at `d = |i + ½ − c| / factor`, normalised; the 2-D kernel is
+/// the outer product of this one with itself.
+pub fn lanczos2_kernel(factor: usize) -> Vec<f64> {
+    let width = 4 * factor + 1;
+    let center = (width + 1) as f64 / 2.0;
+    let taps: Vec<f64> = (1..width)
+        .map(|i| {
+            let d = (i as f64 + 0.5 - center).abs() / factor as f64;
+            if d == 0.0 {
+                1.0
+            } else {
+                let pd = std::f64::consts::PI * d;
+                2.0 * pd.sin() * (pd / 2.0).sin() / (pd * pd)
+            }
+        })
+        .collect();
+    let total: f64 = taps.iter().sum();
+    taps.into_iter().map(|t| t / total).collect()
+}
+
+/// Downsampling by an even `factor` (2, 4 or 8) as the reference super-resolution code's `Downsampler`
+/// (`lanczos2`, phase ½, `preserve_size`): edge-replicate padding of 3·factor/2, then a stride-`factor`
+/// convolution of every channel with [`lanczos2_kernel`]'s outer product. (N, C, H, W) → (N, C, H/f, W/f);
+/// differentiable in its input.
+pub fn lanczos_downsample(x: &Tensor, factor: usize) -> Result<Tensor> {
+    if !matches!(factor, 2 | 4 | 8) {
+        bail!("lanczos_downsample: factor must be 2, 4 or 8, got {factor}");
+    }
+    let (n, c, h, w) = x.dims4()?;
+    if h % factor != 0 || w % factor != 0 {
+        bail!("lanczos_downsample: {h}×{w} is not divisible by the factor {factor}");
+    }
+    let k = lanczos2_kernel(factor);
+    let kk: Vec<f64> = k
+        .iter()
+        .flat_map(|a| k.iter().map(move |b| a * b))
+        .collect();
+    let size = k.len();
+    let kernel = Tensor::from_vec(kk, (1, 1, size, size), x.device())?.to_dtype(x.dtype())?;
+    let pad = 3 * factor / 2;
+    let planes = x
+        .reshape((n * c, 1, h, w))?
+        .pad_with_same(2, pad, pad)?
+        .pad_with_same(3, pad, pad)?;
+    let params = nn_core::ops::Conv2dParams {
+        stride: factor,
+        ..Default::default()
+    };
+    let y = nn_core::ops::conv2d(&planes, &kernel, params)?;
+    y.reshape((n, c, h / factor, w / factor))
+}
+
 /// `max(x, slope·x)` for 0 < slope < 1, as `(1 − slope)·relu(x) + slope·x` (the fused ReLU, whose
 /// gradient at 0 is candle's convention).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
@@ -184,6 +237,28 @@ mod tests {
         Ok(())
     }
 
+    /// Values of the reference code's `get_kernel(4, 'lanczos', 0.5, 17, support=2)` (16×16): entries
+    /// (0, 0), (7, 7) and (3, 11) are 1.13504e-6, 0.0574614 and −3.65908e-4; factor 2, entry (3, 3) 0.188619.
+    #[test]
+    fn lanczos_kernel_matches_the_reference_code() -> Result<()> {
+        let k = lanczos2_kernel(4);
+        assert_eq!(k.len(), 16);
+        let at = |i: usize, j: usize| k[i] * k[j];
+        assert!((at(0, 0) - 1.1350403751475116e-06).abs() < 1e-15);
+        assert!((at(7, 7) - 0.057461418991842386).abs() < 1e-15);
+        assert!((at(3, 11) + 0.00036590780658343465).abs() < 1e-15);
+        let k2 = lanczos2_kernel(2);
+        assert!((k2[3] * k2[3] - 0.18861933182592736).abs() < 1e-15);
+        // A constant image stays constant; sizes divide by the factor.
+        let x = Tensor::full(0.3f64, (1, 3, 16, 8), &Device::Cpu)?;
+        let y = lanczos_downsample(&x, 4)?;
+        assert_eq!(y.dims(), &[1, 3, 4, 2]);
+        let v = y.flatten_all()?.to_vec1::<f64>()?;
+        assert!(v.iter().all(|p| (p - 0.3).abs() < 1e-12));
+        assert!(lanczos_downsample(&x, 3).is_err());
+        Ok(())
+    }
+
     #[test]
     fn nearest_repeats_each_pixel() -> Result<()> {
         let x = Tensor::new(&[[[[1f64, 2.], [3., 4.]]]], &Device::Cpu)?;
@@ -257,6 +332,7 @@ mod tests {
         check_gradient(upsample_bilinear2x, &[1, 1, 1, 3])?;
         check_gradient(upsample_nearest2x, &[2, 1, 2, 3])?;
         check_gradient(|x| leaky_relu(x, 0.2), &[1, 2, 3, 3])?;
+        check_gradient(|x| lanczos_downsample(x, 2), &[1, 2, 4, 6])?;
         // Composed, as in the network: the input also feeds a second branch (skip connection).
         check_gradient(
             |x| {

@@ -6,7 +6,8 @@
 //! * [`layers`]: reflection padding, bilinear/nearest ×2 upsampling and LeakyReLU with exact gradients;
 //! * [`fit`]: one fit ([`DipFit`]) — denoising or inpainting, Adam, input noise, output averaging,
 //!   backtracking, a stopping rule that needs no clean image, checkpoints;
-//! * [`image`]: crop/resize, seeded noise and masks; [`metrics`]: PSNR and SSIM as scikit-image.
+//! * [`image`]: crop/resize, seeded noise and masks; [`metrics`]: PSNR and SSIM as scikit-image;
+//! * [`baselines`]: Gaussian filter and TV denoising as scikit-image, to compare with.
 //!
 //! ```
 //! use candle_core::Device;
@@ -29,6 +30,7 @@
 //! # Ok::<(), generalization::GenError>(())
 //! ```
 
+pub mod baselines;
 pub mod fit;
 pub mod image;
 pub mod layers;
