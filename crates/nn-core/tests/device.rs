@@ -1,5 +1,5 @@
-//! The device-parametrised suite: layers' forward and backward, every model's forward and one optimiser step
-//! run in f32 on the device under test and are compared with the same computation in f64 on the CPU
+//! The device-parametrised suite: layers' forward and backward, every model's forward, one optimiser step
+//! and the WGAN-GP penalty's double backward run in f32 on the device under test and are compared with the same computation in f64 on the CPU
 //! (tolerance 1e-4 relative to the largest reference value). `MATHNN_TEST_DEVICE` picks the device: `cpu`
 //! (the default, part of `cargo test --workspace`: it then checks the f32 CPU path against f64), `cuda` or
 //! `cuda:N` (a `--features cuda` build on a GPU machine; scripts/gpu-check.sh runs it).
@@ -177,6 +177,20 @@ fn batch_norm_train_mode_forward_and_gradients() -> Result<()> {
     )
 }
 
+/// Sets every variable of `dst` (f64, CPU) to the value of the same-named variable of `src`, so that the
+/// reference computes with the tested network's exact (f32) weights.
+fn copy_as_f64(src: &VarMap, dst: &mut VarMap) -> Result<()> {
+    for (name, var) in src.data().lock().expect("varmap lock").iter() {
+        dst.set_one(
+            name,
+            var.as_tensor()
+                .to_device(&Device::Cpu)?
+                .to_dtype(DType::F64)?,
+        )?;
+    }
+    Ok(())
+}
+
 /// A model's variables built from `seed` in f32 on `device`, and the same values in f64 on the CPU.
 fn model_pair(
     kind: ModelKind,
@@ -191,15 +205,7 @@ fn model_pair(
     };
     let tested = build(DType::F32, device)?;
     let mut reference = build(DType::F64, &Device::Cpu)?;
-    // The reference takes the tested model's exact (f32) values.
-    for (name, var) in tested.0.data().lock().expect("varmap lock").iter() {
-        reference.0.set_one(
-            name,
-            var.as_tensor()
-                .to_device(&Device::Cpu)?
-                .to_dtype(DType::F64)?,
-        )?;
-    }
+    copy_as_f64(&tested.0, &mut reference.0)?;
     Ok([tested, reference])
 }
 
@@ -265,6 +271,59 @@ fn one_optimiser_step_matches() -> Result<()> {
         for ((name, b), ((_, a32), (_, a64))) in before.iter().zip(after32.iter().zip(&after64)) {
             let (d32, d64) = ((a32 - b)?, (a64 - b)?);
             assert_close(&format!("{kind} {name}: SGD update"), &d32, &d64)?;
+        }
+    }
+    Ok(())
+}
+
+/// The WGAN-GP penalty and its gradient with respect to the critic's weights — a double backward through
+/// the critic (convolutions for DCGAN) — on the device, against f64 on the CPU.
+#[test]
+fn gradient_penalty_double_backward_matches() -> Result<()> {
+    use nn_core::gan::losses::gradient_penalty;
+    use nn_core::gan::{Critic, GanArch};
+    let device = device_under_test();
+    let real = normal(&[4, 1, 28, 28], 20)?;
+    let fake = normal(&[4, 1, 28, 28], 21)?;
+    let eps = Tensor::new(&[0.2f64, 0.5, 0.7, 1.0], &Device::Cpu)?;
+    for arch in [GanArch::Mlp, GanArch::Dcgan] {
+        let build = |dtype: DType, dev: &Device| -> Result<(VarMap, Critic)> {
+            let vm = VarMap::new();
+            let vb = SeededVarMap::var_builder(&vm, 11, dtype, dev);
+            let critic = Critic::new(arch, 8, vb).map_err(candle_core::Error::wrap)?;
+            Ok((vm, critic))
+        };
+        let (vm32, c32) = build(DType::F32, &device)?;
+        let (mut vm64, c64) = build(DType::F64, &Device::Cpu)?;
+        copy_as_f64(&vm32, &mut vm64)?;
+        let mut results = Vec::new();
+        for (vm, critic, dev, dtype) in [
+            (&vm32, &c32, &device, DType::F32),
+            (&vm64, &c64, &Device::Cpu, DType::F64),
+        ] {
+            let to = |t: &Tensor| t.to_dtype(dtype)?.to_device(dev);
+            let penalty = gradient_penalty(critic, &to(&real)?, &to(&fake)?, &to(&eps)?)
+                .map_err(candle_core::Error::wrap)?;
+            let grads = penalty.backward()?;
+            let data = vm.data().lock().expect("varmap lock");
+            let mut named: Vec<(String, Tensor)> = data
+                .iter()
+                .filter_map(|(k, v)| grads.get(v.as_tensor()).map(|g| (k.clone(), g.clone())))
+                .collect();
+            named.sort_by(|a, b| a.0.cmp(&b.0));
+            results.push((penalty, named));
+        }
+        let (p32, g32) = &results[0];
+        let (p64, g64) = &results[1];
+        assert_close(&format!("{arch:?} penalty"), p32, p64)?;
+        assert_eq!(
+            g32.len(),
+            g64.len(),
+            "{arch:?}: gradients for other variables"
+        );
+        assert!(!g32.is_empty());
+        for ((name, a), (_, b)) in g32.iter().zip(g64) {
+            assert_close(&format!("{arch:?} ∂penalty/∂{name}"), a, b)?;
         }
     }
     Ok(())

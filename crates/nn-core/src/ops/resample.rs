@@ -1,6 +1,7 @@
 //! Reflection padding and ×2 bilinear upsampling of (N, C, H, W) tensors as fused CPU passes — the deep
-//! image prior's hourglass runs one of each around almost every convolution, and their compositions of
-//! `narrow`/`cat`/`stack` cost a full tensor per piece in the backward pass.
+//! image prior's hourglass runs one of each around almost every convolution. Their compositions of
+//! `narrow`/`cat`/`stack` build a zero-padded full tensor per piece in the backward pass; fusing them saved
+//! ≈ 3 % of a deep-image-prior step at 128² (docs/performance.md).
 //!
 //! Each is a linear map A with a custom op for A and one for its adjoint Aᵀ (a scatter-add); the backward
 //! of one is the other, so gradients of every order are exact.
