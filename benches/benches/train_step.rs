@@ -14,6 +14,9 @@ use nn_core::optim::{Optimizer, OptimizerConfig};
 fn bench_train_step(c: &mut Criterion) {
     // As `mathnn` does in main: freed tensor buffers are reused instead of page-faulted in every step.
     nn_core::alloc::retain_freed_memory();
+    // As `mathnn` does (docs/performance.md). SAFETY: criterion runs benchmarks on this thread and has
+    // started no other; no candle op has run yet.
+    unsafe { nn_core::threads::park_idle_candle_workers() };
     let device = Device::Cpu;
     let x = Tensor::rand(0f32, 1f32, (64, 1, 28, 28), &device).unwrap();
     let y = Tensor::from_vec((0..64u32).map(|i| i % 10).collect::<Vec<_>>(), 64, &device).unwrap();

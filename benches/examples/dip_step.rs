@@ -11,6 +11,8 @@ use generalization::dip::{DipFit, DipParams, DipTask, SkipNetParams};
 
 fn main() -> anyhow::Result<()> {
     nn_core::alloc::retain_freed_memory();
+    // As `mathnn` does (docs/performance.md). SAFETY: no other thread exists yet.
+    unsafe { nn_core::threads::park_idle_candle_workers() };
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|s| s.parse())

@@ -4,7 +4,8 @@
 //! `RAYON_NUM_THREADS=1 cargo run --release -p benches --example step_breakdown -- [steps] [models…]`
 //! prints one JSON line per model; the thread count is that of the rayon pool. Like `mathnn`, it first calls
 //! `nn_core::alloc::retain_freed_memory()`; set `MATHNN_KEEP_MALLOC=1` to measure without it (the A/B of
-//! docs/performance.md).
+//! docs/performance.md). It also makes candle's idle workers park at once (`nn_core::threads`), unless
+//! `CANDLE_BARRIER_POOL_SPIN_LIMIT` is set.
 
 use std::time::Instant;
 
@@ -23,6 +24,9 @@ fn main() -> anyhow::Result<()> {
     if std::env::var_os("MATHNN_KEEP_MALLOC").is_none() {
         nn_core::alloc::retain_freed_memory();
     }
+    // As `mathnn` does; set CANDLE_BARRIER_POOL_SPIN_LIMIT to measure another value (docs/performance.md).
+    // SAFETY: no other thread exists yet.
+    unsafe { nn_core::threads::park_idle_candle_workers() };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let steps: usize = args.first().map(|s| s.parse()).transpose()?.unwrap_or(30);
     let kinds: Vec<ModelKind> = if args.len() > 1 {
