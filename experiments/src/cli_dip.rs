@@ -286,26 +286,8 @@ fn fit(
     }
     save_image(&corrupted, &out.join("corrupted.png"))?;
     let bar = progress_bar(a.quiet, &format!("dip {c}×{h}×{w}"));
-    bar.set_length(params.iterations as u64);
-    bar.set_position(dip.iterations_done() as u64);
     let started = Instant::now();
-    let every = a.checkpoint_every as usize;
-    while !dip.finished() {
-        dip.step()?;
-        let r = *dip.history().last().expect("a step ran");
-        bar.set_position(dip.iterations_done() as u64);
-        bar.set_message(match r.psnr_ema {
-            Some(p) => format!(
-                "PSNR {:.2} dB (averaged {p:.2})",
-                r.psnr_output.unwrap_or(f64::NAN)
-            ),
-            None => format!("PSNR vs input {:.2} dB", r.psnr_corrupted),
-        });
-        if dip.iterations_done().is_multiple_of(every) || dip.finished() {
-            dip.save(&checkpoint)?;
-        }
-    }
-    bar.finish_and_clear();
+    run_to_end(&mut dip, &checkpoint, a.checkpoint_every as usize, &bar)?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(img) = dip.restored() {
         save_image(&img, &out.join("restored.png"))?;
@@ -344,6 +326,36 @@ fn fit(
             .map_or("-".into(), |s| format!("{s:.4}")),
     );
     Ok(())
+}
+
+/// Steps `dip` until it is finished, saving it to `checkpoint` every `every` iterations and at the end, with
+/// the PSNR in `bar`'s message; returns the iterations this call ran.
+pub fn run_to_end(
+    dip: &mut DipFit,
+    checkpoint: &Path,
+    every: usize,
+    bar: &indicatif::ProgressBar,
+) -> Result<usize> {
+    let before = dip.iterations_done();
+    bar.set_length(dip.params().iterations as u64);
+    bar.set_position(before as u64);
+    while !dip.finished() {
+        dip.step()?;
+        let r = *dip.history().last().expect("a step ran");
+        bar.set_position(dip.iterations_done() as u64);
+        bar.set_message(match r.psnr_ema {
+            Some(p) => format!(
+                "PSNR {:.2} dB (averaged {p:.2})",
+                r.psnr_output.unwrap_or(f64::NAN)
+            ),
+            None => format!("PSNR vs input {:.2} dB", r.psnr_corrupted),
+        });
+        if dip.iterations_done().is_multiple_of(every) || dip.finished() {
+            dip.save(checkpoint)?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(dip.iterations_done() - before)
 }
 
 /// PSNR against the clean image (output and average, when known) and against the corrupted input.

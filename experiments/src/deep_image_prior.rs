@@ -21,7 +21,7 @@ use nn_core::data::DataLocator;
 use nn_core::data::image_io::{load_image, save_image_grid};
 use serde::Serialize;
 
-use crate::cli_dip::psnr_figure;
+use crate::cli_dip::{psnr_figure, run_to_end};
 use crate::common::{ensure_dir, progress_bar, write_json};
 use crate::plot::{Series, curve_chart_at};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
@@ -142,21 +142,7 @@ fn dip_params(p: &Plan, iterations: usize, seed: u64) -> DipParams {
 fn run_fit(ctx: &Context, label: &str, mut fit: DipFit, dir: &Path) -> Result<(DipFit, usize)> {
     let checkpoint = dir.join("checkpoint");
     fit.resume(&checkpoint)?;
-    let before = fit.iterations_done();
-    let bar = progress_bar(ctx.quiet, label);
-    bar.set_length(fit.params().iterations as u64);
-    while !fit.finished() {
-        fit.step()?;
-        bar.set_position(fit.iterations_done() as u64);
-        if let Some(p) = fit.history().last().and_then(|r| r.psnr_ema) {
-            bar.set_message(format!("averaged output {p:.2} dB"));
-        }
-        if fit.iterations_done().is_multiple_of(100) || fit.finished() {
-            fit.save(&checkpoint)?;
-        }
-    }
-    bar.finish_and_clear();
-    let ran = fit.iterations_done() - before;
+    let ran = run_to_end(&mut fit, &checkpoint, 100, &progress_bar(ctx.quiet, label))?;
     Ok((fit, ran))
 }
 
@@ -194,6 +180,7 @@ fn best_in_hindsight(
 fn denoise(
     ctx: &Context,
     p: &Plan,
+    device: &Device,
     name: &str,
     grey: bool,
     iterations: usize,
@@ -201,7 +188,6 @@ fn denoise(
     let (clean, real) = photo(ctx, name, p.side, grey)?;
     let noisy = add_gaussian_noise(&clean, 25.0, 0)?;
     let noisy_psnr = generalization::dip::metrics::psnr_tensors(&noisy, &clean)?;
-    let device = ctx.device.open()?;
     let stem = name.trim_end_matches(".png");
     let dir = ensure_dir(&run_dir(
         ctx,
@@ -212,7 +198,7 @@ fn denoise(
         DipTask::Denoise,
         &noisy,
         Some(&clean),
-        &device,
+        device,
     )?;
     let started = Instant::now();
     let (fit, ran) = run_fit(ctx, &format!("dip {stem}"), fit, &dir)?;
@@ -268,13 +254,12 @@ struct ImpedanceRun {
 
 /// Fits the network (no input noise, no averaging, no backtracking) to four targets and counts the
 /// iterations to 25 and 30 dB: the natural image, image + noise (σ = 25), its pixels permuted, white noise.
-fn impedance(ctx: &Context, p: &Plan) -> Result<Vec<ImpedanceRun>> {
+fn impedance(ctx: &Context, p: &Plan, device: &Device) -> Result<Vec<ImpedanceRun>> {
     let (natural, _) = photo(ctx, "astronaut.png", p.impedance_side, false)?;
     let (c, h, w) = natural.dims3()?;
     let noisy = add_gaussian_noise(&natural, 25.0, 1)?;
     let permuted = permute_pixels(&natural, 2)?;
     let white = uniform_noise_image(c, h, w, 3)?;
-    let device = ctx.device.open()?;
     let mut runs = Vec::new();
     for (condition, target) in [
         ("natural image", &natural),
@@ -293,7 +278,7 @@ fn impedance(ctx: &Context, p: &Plan) -> Result<Vec<ImpedanceRun>> {
             seed: 0,
             ..DipParams::default()
         };
-        let mut fit = DipFit::new(&params, DipTask::Denoise, target, None, &device)?;
+        let mut fit = DipFit::new(&params, DipTask::Denoise, target, None, device)?;
         let bar = progress_bar(ctx.quiet, &format!("impedance: {condition}"));
         bar.set_length(p.impedance_cap as u64);
         let (mut to25, mut to30) = (None, None);
@@ -347,7 +332,7 @@ struct InpaintOutcome {
     summary: DipSummary,
 }
 
-fn inpaint(ctx: &Context, p: &Plan) -> Result<InpaintOutcome> {
+fn inpaint(ctx: &Context, p: &Plan, device: &Device) -> Result<InpaintOutcome> {
     let (clean, _) = photo(ctx, "camera.png", p.inpaint_side, true)?;
     let (_, h, w) = clean.dims3()?;
     let mask = random_pixel_mask(h, w, 0.5, 0)?;
@@ -362,7 +347,6 @@ fn inpaint(ctx: &Context, p: &Plan) -> Result<InpaintOutcome> {
         iterations: p.inpaint_iterations,
         ..DipParams::default()
     };
-    let device = ctx.device.open()?;
     let dir = ensure_dir(&run_dir(
         ctx,
         &format!("inpaint-camera-{}-c{}", p.inpaint_side, p.channels),
@@ -372,7 +356,7 @@ fn inpaint(ctx: &Context, p: &Plan) -> Result<InpaintOutcome> {
         DipTask::Inpaint { mask },
         &masked,
         Some(&clean),
-        &device,
+        device,
     )?;
     let (fit, _) = run_fit(ctx, "dip inpaint", fit, &dir)?;
     let restored = fit
@@ -397,10 +381,11 @@ fn db(v: Option<f64>) -> String {
 /// Runs the experiment.
 pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let p = plan(ctx.profile);
-    let astronaut = denoise(ctx, &p, "astronaut.png", false, p.iterations[0])?;
-    let camera = denoise(ctx, &p, "camera.png", true, p.iterations[1])?;
-    let impedance = impedance(ctx, &p)?;
-    let inpainting = inpaint(ctx, &p)?;
+    let device = ctx.device.open()?;
+    let astronaut = denoise(ctx, &p, &device, "astronaut.png", false, p.iterations[0])?;
+    let camera = denoise(ctx, &p, &device, "camera.png", true, p.iterations[1])?;
+    let impedance = impedance(ctx, &p, &device)?;
+    let inpainting = inpaint(ctx, &p, &device)?;
     let real = astronaut.real_photo && camera.real_photo;
     let mut rows = Vec::new();
     for (o, paper_peak, paper_noisy, paper_classical) in [

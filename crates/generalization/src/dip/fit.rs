@@ -504,8 +504,9 @@ impl DipFit {
         })
     }
 
-    fn loss(&self, out: &Tensor) -> Result<Tensor> {
-        let diff = (self.degraded(out)? - &self.target)?;
+    /// The loss of `fitted`, the output as the corruption sees it ([`DipFit::degraded`]).
+    fn loss(&self, fitted: &Tensor) -> Result<Tensor> {
+        let diff = (fitted - &self.target)?;
         let diff = match (&self.task, &self.mask) {
             (DipTask::Inpaint { .. }, Some(m)) => diff.broadcast_mul(m)?,
             _ => diff,
@@ -561,7 +562,8 @@ impl DipFit {
             self.z.clone()
         };
         let out = self.net.forward(&input)?;
-        let loss = self.loss(&out)?;
+        let fitted = self.degraded(&out)?;
+        let loss = self.loss(&fitted)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         if !loss_value.is_finite() {
             return Err(GenError::invalid(
@@ -571,7 +573,7 @@ impl DipFit {
         }
         let grads = loss.backward()?;
         let out = out.detach();
-        let psnr_corrupted = psnr_tensors(&self.degraded(&out)?, &self.target)?;
+        let psnr_corrupted = psnr_tensors(&fitted.detach(), &self.target)?;
         // Backtracking as the reference: except at multiples of 100, a drop of more than 5 dB restores the
         // last accepted parameters and skips this update.
         let mut backtracked = false;
