@@ -20,6 +20,33 @@ pub const GRID_BACKGROUND: f32 = 1.0;
 /// `C` is 1 for greyscale images (with or without alpha) and 3 for colour images; alpha is dropped.
 /// 16-bit images are reduced to 8 bits first.
 pub fn load_image(path: &Path) -> Result<Tensor> {
+    let raw = load_image_u8(path)?;
+    let (h, w, c) = (raw.rows, raw.cols, raw.channels);
+    let mut planes = vec![0f32; c * h * w];
+    for (i, px) in raw.pixels.chunks_exact(c).enumerate() {
+        for (ch, &v) in px.iter().enumerate() {
+            planes[ch * h * w + i] = f32::from(v) / 255.0;
+        }
+    }
+    Ok(Tensor::from_vec(planes, (c, h, w), &Device::Cpu)?)
+}
+
+/// The 8-bit pixels of an image file, channels last (what `imageio.imread` gives Python).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawImage {
+    /// `rows × cols × channels` bytes, row-major, channels last.
+    pub pixels: Vec<u8>,
+    /// Height.
+    pub rows: usize,
+    /// Width.
+    pub cols: usize,
+    /// 1 (grey, with or without alpha) or 3 (colour; alpha dropped).
+    pub channels: usize,
+}
+
+/// Loads a PNG or JPEG file as 8-bit pixels without rescaling (see [`RawImage`]); 16-bit images are
+/// reduced to 8 bits.
+pub fn load_image_u8(path: &Path) -> Result<RawImage> {
     let reader = ImageReader::open(path)
         .map_err(|e| NnError::io(path, e))?
         .with_guessed_format()
@@ -30,25 +57,18 @@ pub fn load_image(path: &Path) -> Result<Tensor> {
             format!("cannot decode image (PNG or JPEG expected): {e}"),
         )
     })?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    if img.color().has_color() {
-        let rgb = img.to_rgb8();
-        let mut planes = vec![0f32; 3 * h * w];
-        for (i, px) in rgb.pixels().enumerate() {
-            for c in 0..3 {
-                planes[c * h * w + i] = f32::from(px.0[c]) / 255.0;
-            }
-        }
-        Ok(Tensor::from_vec(planes, (3, h, w), &Device::Cpu)?)
+    let (cols, rows) = (img.width() as usize, img.height() as usize);
+    let (pixels, channels) = if img.color().has_color() {
+        (img.to_rgb8().into_raw(), 3)
     } else {
-        let grey: Vec<f32> = img
-            .to_luma8()
-            .into_raw()
-            .into_iter()
-            .map(|p| f32::from(p) / 255.0)
-            .collect();
-        Ok(Tensor::from_vec(grey, (1, h, w), &Device::Cpu)?)
-    }
+        (img.to_luma8().into_raw(), 1)
+    };
+    Ok(RawImage {
+        pixels,
+        rows,
+        cols,
+        channels,
+    })
 }
 
 /// `(C, H, W)` of an image tensor given as `[C, H, W]` with `C` 1 or 3, or as `[H, W]`.

@@ -1,11 +1,11 @@
 //! [`load_dataset`]: a named data set as a train and a test [`Dataset`].
 
-use crate::Result;
 use crate::data::Dataset;
 use crate::data::cifar::load_cifar_binary;
 use crate::data::generated::generated_train_test;
 use crate::data::idx::load_idx_dataset;
 use crate::data::locate::{DataLocator, DatasetName};
+use crate::{NnError, Result};
 
 /// A train set and a test set.
 #[derive(Debug, Clone)]
@@ -89,9 +89,108 @@ pub fn load_dataset(name: DatasetName, locator: &DataLocator) -> Result<TrainTes
     }
 }
 
+/// scikit-learn's "digits" from `digits.csv.gz` (gzip CSV without header: 64 pixel counts 0..16 of an
+/// 8×8 image, row-major, then the label 0..9): all 1,797 images as one `[N, 1, 8, 8]` data set named
+/// `sklearn-digits`, pixels scaled to `[0, 1]` by `/16`. A malformed row is an error naming its line.
+pub fn load_sklearn_digits(path: &std::path::Path) -> Result<Dataset> {
+    use std::io::Read;
+    let raw = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(raw.as_slice())
+        .read_to_string(&mut text)
+        .map_err(|e| NnError::bad_file(path, format!("not a gzip-compressed CSV: {e}")))?;
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for (line_no, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let bad = |what: String| NnError::bad_file(path, format!("line {}: {what}", line_no + 1));
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != 65 {
+            return Err(bad(format!(
+                "expected 65 comma-separated values, got {}",
+                fields.len()
+            )));
+        }
+        for f in &fields[..64] {
+            let v: f64 = f
+                .parse()
+                .map_err(|_| bad(format!("pixel `{f}` is not a number")))?;
+            if !(0.0..=16.0).contains(&v) {
+                return Err(bad(format!("pixel {v} outside 0..16")));
+            }
+            pixels.push((v / 16.0) as f32);
+        }
+        let label: f64 = fields[64]
+            .parse()
+            .map_err(|_| bad(format!("label `{}` is not a number", fields[64])))?;
+        if !(0.0..=9.0).contains(&label) || label.fract() != 0.0 {
+            return Err(bad(format!("label {label} is not a digit 0..9")));
+        }
+        labels.push(label as u32);
+    }
+    if labels.is_empty() {
+        return Err(NnError::bad_file(path, "no rows"));
+    }
+    let n = labels.len();
+    Dataset::new(
+        candle_core::Tensor::from_vec(pixels, (n, 1, 8, 8), &candle_core::Device::Cpu)?,
+        candle_core::Tensor::from_vec(labels, n, &candle_core::Device::Cpu)?,
+        (0..10).map(|d| d.to_string()).collect(),
+        "sklearn-digits",
+        crate::data::Provenance::Real,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gz_csv(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = dir.join("digits.csv.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(text.as_bytes()).unwrap();
+        std::fs::write(&path, enc.finish().unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn sklearn_digits_rows_load_scaled_and_bad_rows_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |first: &str, label: &str| {
+            let mut v = vec![first.to_string()];
+            v.extend((1..64).map(|i| (i % 17).to_string()));
+            v.push(label.to_string());
+            v.join(",")
+        };
+        let path = gz_csv(
+            dir.path(),
+            &format!("{}\n{}\n", row("16", "3"), row("0.0", "9")),
+        );
+        let data = load_sklearn_digits(&path).unwrap();
+        assert_eq!(data.len(), 2);
+        assert_eq!(data.image_shape(), (1, 8, 8));
+        assert_eq!(data.labels_vec().unwrap(), vec![3, 9]);
+        let first = data.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(first[0], 1.0);
+        assert_eq!(first[2], 2.0 / 16.0);
+        for (text, needle) in [
+            (
+                format!("{}\n{}\n", row("1", "0"), row("17", "0")),
+                "line 2: pixel 17",
+            ),
+            (format!("{}\n", row("1", "10")), "label 10"),
+            ("1,2,3\n".to_string(), "expected 65"),
+            (format!("{}\n", row("x", "1")), "`x`"),
+        ] {
+            let err = load_sklearn_digits(&gz_csv(dir.path(), &text))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
 
     #[test]
     fn missing_data_reports_every_place_and_the_hint() {

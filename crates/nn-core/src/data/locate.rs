@@ -334,6 +334,14 @@ pub const SKIMAGE_PHOTOS: &[RemoteFile] = &[
     },
 ];
 
+/// scikit-learn's "digits" (`sklearn-digits/digits.csv.gz`, from the scikit-learn 1.9.1 wheel): 1,797
+/// 8×8 images of pixel counts 0..16 and their labels.
+pub const SKLEARN_DIGITS: RemoteFile = RemoteFile {
+    name: "digits.csv.gz",
+    sha256: "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",
+    bytes: 57_523,
+};
+
 impl DataLocator {
     /// `<root>/skimage-photos/<name>` for one of [`SKIMAGE_PHOTOS`], from the first root (`--data-dir`,
     /// `$MATHNN_DATA`, the cache) that has it with the right size and SHA-256. A file with the wrong
@@ -346,9 +354,37 @@ impl DataLocator {
                 format!("unknown photo `{name}`; known: {}", known.join(", ")),
             ));
         };
+        self.locate_checked(
+            "skimage-photos",
+            file,
+            "scikit-image's",
+            "put scikit-image's data photos in <data dir>/skimage-photos/ (see shared/data/README.md)",
+        )
+    }
+
+    /// `<root>/sklearn-digits/digits.csv.gz` ([`SKLEARN_DIGITS`]), checked as [`DataLocator::locate_photo`]
+    /// checks photos.
+    pub fn locate_sklearn_digits(&self) -> Result<PathBuf> {
+        self.locate_checked(
+            "sklearn-digits",
+            &SKLEARN_DIGITS,
+            "scikit-learn's",
+            "put scikit-learn's digits.csv.gz in <data dir>/sklearn-digits/ (see shared/data/README.md)",
+        )
+    }
+
+    /// `<root>/<subdir>/<file>` from the first root that has it, with its size and SHA-256 checked.
+    fn locate_checked(
+        &self,
+        subdir: &str,
+        file: &RemoteFile,
+        owner: &str,
+        hint: &str,
+    ) -> Result<PathBuf> {
+        let name = file.name;
         let mut searched = Vec::new();
         for (what, root) in self.roots() {
-            let path = root.join("skimage-photos").join(name);
+            let path = root.join(subdir).join(name);
             if !path.is_file() {
                 searched.push(format!("{what} {}", path.display()));
                 continue;
@@ -360,7 +396,7 @@ impl DataLocator {
                 return Err(NnError::bad_file(
                     &path,
                     format!(
-                        "is not scikit-image's {name} ({bytes} bytes; expected {} bytes with SHA-256 {})",
+                        "is not {owner} {name} ({bytes} bytes; expected {} bytes with SHA-256 {})",
                         file.bytes, file.sha256
                     ),
                 ));
@@ -368,14 +404,13 @@ impl DataLocator {
             return Ok(path);
         }
         Err(NnError::DataNotFound {
-            dataset: format!("skimage-photos/{name}"),
+            dataset: format!("{subdir}/{name}"),
             searched: if searched.is_empty() {
                 "nowhere (no --data-dir, MATHNN_DATA or cache)".into()
             } else {
                 searched.join("; ")
             },
-            hint: "put scikit-image's data photos in <data dir>/skimage-photos/ (see shared/data/README.md)"
-                .into(),
+            hint: hint.into(),
         })
     }
 }

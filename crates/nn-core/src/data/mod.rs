@@ -25,8 +25,8 @@ pub use dataset::{Batches, Dataset, Provenance, permutation};
 pub use generated::{generated_digits, generated_train_test};
 pub use idx::{IdxImages, load_idx_dataset, read_idx_images, read_idx_labels};
 pub use image_io::{load_image, save_image, save_image_grid};
-pub use load::{TrainTest, load_dataset};
+pub use load::{TrainTest, load_dataset, load_sklearn_digits};
 pub use locate::{
-    DataLocator, DatasetName, FileStatus, RemoteFile, SKIMAGE_PHOTOS, default_mirrors, fetch,
-    fetch_files, verify,
+    DataLocator, DatasetName, FileStatus, RemoteFile, SKIMAGE_PHOTOS, SKLEARN_DIGITS,
+    default_mirrors, fetch, fetch_files, verify,
 };
