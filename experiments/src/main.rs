@@ -1,11 +1,13 @@
 //! `mathnn`: one command-line tool for every experiment of the talk "Mathematics of neural networks"
 //! (Oseledets, Skoltech). Libraries compute; this binary prints, plots and writes files.
 
+mod classical_vs_deep;
 mod classifier_baseline;
 mod cli_adversarial;
 mod cli_data;
 mod cli_dip;
 mod cli_gan;
+mod cli_hog;
 mod cli_metrics;
 mod cli_tensor;
 mod cli_train;
@@ -68,6 +70,8 @@ enum Command {
     Gan(cli_gan::GanArgs),
     /// Deep image prior: restore one image (denoise, inpaint) by fitting an untrained network to it.
     Dip(cli_dip::DipArgs),
+    /// HOG descriptor of one image, exactly as skimage.feature.hog 0.26 (f64 .npy), and its visualisation.
+    Hog(cli_hog::HogArgs),
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`mathnn … | head`) makes `println!` panic.
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Expressivity(args) => expressivity::run_cli(args),
         Command::Gan(args) => cli_gan::run(args),
         Command::Dip(args) => cli_dip::run(args),
+        Command::Hog(args) => cli_hog::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
