@@ -257,7 +257,7 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
     Ok(TrainOutcome { metrics })
 }
 
-fn rayon_threads() -> usize {
+pub fn rayon_threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())

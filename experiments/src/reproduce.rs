@@ -136,6 +136,11 @@ pub fn registry() -> Vec<Experiment> {
             run: crate::expressivity::run,
         },
         Experiment {
+            name: crate::classical_vs_deep::NAME,
+            title: crate::classical_vs_deep::TITLE,
+            run: crate::classical_vs_deep::run,
+        },
+        Experiment {
             name: crate::deep_image_prior::NAME,
             title: crate::deep_image_prior::TITLE,
             run: crate::deep_image_prior::run,
