@@ -155,19 +155,10 @@ fn resize_bilinear_into(
     to: (usize, usize),
     out: &mut Vec<f64>,
 ) {
-    // Source index pair and weight of the second for each output coordinate along one axis.
-    let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f64)> {
-        let scale = n_in as f64 / n_out as f64;
-        (0..n_out)
-            .map(|i| {
-                let x = ((i as f64 + 0.5) * scale - 0.5).clamp(0.0, (n_in - 1) as f64);
-                let lo = x.floor() as usize;
-                let hi = (lo + 1).min(n_in - 1);
-                (lo, hi, x - lo as f64)
-            })
-            .collect()
-    };
-    let (row_taps, col_taps) = (taps(from.0, to.0), taps(from.1, to.1));
+    let (row_taps, col_taps) = (
+        nn_core::ops::linear_taps(from.0, to.0),
+        nn_core::ops::linear_taps(from.1, to.1),
+    );
     let at = |r: usize, c: usize| f64::from(plane[r * from.1 + c]);
     for &(r0, r1, wr) in &row_taps {
         for &(c0, c1, wc) in &col_taps {

@@ -13,8 +13,8 @@ use faer::{Accum, MatMut, MatRef, Par};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
 use super::{
-    BLOCK_ROWS, Dense, LinearError, accuracy, argmax, check_labels, dot, infer_classes,
-    linear_scores, map_tasks, task_rows,
+    BLOCK_ROWS, Dense, LinearError, accuracy, check_labels, dot, infer_classes, linear_scores,
+    map_tasks, predict_from_scores, task_rows,
 };
 
 /// Number of correction pairs L-BFGS keeps (scipy's `maxcor` default).
@@ -315,12 +315,7 @@ impl LogisticRegression {
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<usize>, LinearError> {
         let m = Dense::with_features(x, self.n_features())?;
         let z = self.scores(&m);
-        let rows = self.coef.nrows();
-        Ok(if rows == 1 {
-            z.iter().map(|&v| usize::from(v > 0.0)).collect()
-        } else {
-            z.chunks_exact(rows).map(argmax).collect()
-        })
+        Ok(predict_from_scores(&z, self.coef.nrows()))
     }
 
     /// Fraction of rows of `x` whose predicted class equals the label.

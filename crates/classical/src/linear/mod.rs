@@ -252,6 +252,16 @@ pub(crate) fn accuracy(pred: &[usize], y: &[usize]) -> f64 {
     hits as f64 / y.len() as f64
 }
 
+/// Class predictions from decision scores, `rows` per sample: one row (a binary problem) predicts class 1
+/// for a positive score, several rows the largest.
+pub(crate) fn predict_from_scores(z: &[f64], rows: usize) -> Vec<usize> {
+    if rows == 1 {
+        z.iter().map(|&v| usize::from(v > 0.0)).collect()
+    } else {
+        z.chunks_exact(rows).map(argmax).collect()
+    }
+}
+
 /// Index of the largest entry; the first on ties (as `numpy.argmax`).
 #[inline]
 pub(crate) fn argmax(v: &[f64]) -> usize {

@@ -36,8 +36,8 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::{
-    Dense, LinearError, accuracy, argmax, axpy, check_labels, dot, infer_classes, linear_scores,
-    transpose_times,
+    Dense, LinearError, accuracy, axpy, check_labels, dot, infer_classes, linear_scores,
+    predict_from_scores, transpose_times,
 };
 
 /// Which problem [`LinearSvcParams::fit`] solves (scikit-learn's `dual` parameter).
@@ -319,12 +319,7 @@ impl LinearSvc {
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> Result<Vec<usize>, LinearError> {
         let m = Dense::with_features(x, self.n_features())?;
         let z = self.scores(&m);
-        let rows = self.coef.nrows();
-        Ok(if rows == 1 {
-            z.iter().map(|&v| usize::from(v > 0.0)).collect()
-        } else {
-            z.chunks_exact(rows).map(argmax).collect()
-        })
+        Ok(predict_from_scores(&z, self.coef.nrows()))
     }
 
     /// Fraction of rows of `x` whose predicted class equals the label.

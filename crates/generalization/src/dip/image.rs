@@ -35,7 +35,7 @@ pub fn square_resize(image: &Tensor, side: usize) -> Result<Tensor> {
             (a.min(x), b.max(x))
         });
     let kernel = gaussian_kernel(s as f64 / side as f64);
-    let taps = linear_taps(s, side);
+    let taps = nn_core::ops::linear_taps(s, side);
     let mut out = vec![0f32; c * side * side];
     for ch in 0..c {
         let plane = &v[ch * s * s..(ch + 1) * s * s];
@@ -120,20 +120,6 @@ pub(crate) fn separable_filter(
         }
     }
     out
-}
-
-/// For each of `m` outputs over `n` inputs: the two input samples around the output pixel's centre,
-/// `(o + ½)·n/m − ½`, and the weight of the second.
-fn linear_taps(n: usize, m: usize) -> Vec<(usize, usize, f64)> {
-    let scale = n as f64 / m as f64;
-    (0..m)
-        .map(|o| {
-            let x = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, (n - 1) as f64);
-            let i0 = x.floor() as usize;
-            let i1 = (i0 + 1).min(n - 1);
-            (i0, i1, x - i0 as f64)
-        })
-        .collect()
 }
 
 /// `clip(x + N(0, (σ/255)²), 0, 1)` with noise drawn from `seed` (σ on the 0–255 scale, as the paper

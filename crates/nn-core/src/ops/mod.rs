@@ -24,7 +24,7 @@ pub use conv2d::{
 };
 pub use max_pool::{max_pool2d, uses_fast_max_pool2d};
 pub use relu::{relu, uses_fast_relu};
-pub use resample::{reflection_pad2d, upsample_bilinear2x, uses_fast_resample};
+pub use resample::{linear_taps, reflection_pad2d, upsample_bilinear2x, uses_fast_resample};
 
 use std::mem::MaybeUninit;
 

@@ -25,6 +25,22 @@ use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, W
 
 use super::{Kernel1, dispatch1, filled_vec, for_each_chunk_mut, on_pool};
 
+/// Linear interpolation weights for resizing one axis of `n` samples to `m`, with half-pixel centres: for
+/// each output `o`, the two input samples around `(o + ½)·n/m − ½` (clamped to the axis, so edges
+/// replicate) and the weight of the second. The resize of scikit-image's `resize(order=1)` and of PyTorch's
+/// `interpolate(mode='bilinear', align_corners=False)` without antialiasing, one axis at a time.
+pub fn linear_taps(n: usize, m: usize) -> Vec<(usize, usize, f64)> {
+    let scale = n as f64 / m as f64;
+    (0..m)
+        .map(|o| {
+            let x = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, n.saturating_sub(1) as f64);
+            let i0 = x.floor() as usize;
+            let i1 = (i0 + 1).min(n.saturating_sub(1));
+            (i0, i1, x - i0 as f64)
+        })
+        .collect()
+}
+
 /// Element count above which planes are processed on the rayon pool.
 const PARALLEL_MIN: usize = 1 << 15;
 
