@@ -4,6 +4,7 @@
 mod classical_vs_deep;
 mod classifier_baseline;
 mod cli_adversarial;
+mod cli_capacity;
 mod cli_data;
 mod cli_dip;
 mod cli_gan;
@@ -70,6 +71,8 @@ enum Command {
     Gan(cli_gan::GanArgs),
     /// Deep image prior: restore one image (denoise, inpaint) by fitting an untrained network to it.
     Dip(cli_dip::DipArgs),
+    /// Capacity and interpolation: random-features double descent, Theorem 1 network, kernel interpolation.
+    Capacity(cli_capacity::CapacityArgs),
     /// HOG descriptor of one image, exactly as skimage.feature.hog 0.26 (f64 .npy), and its visualisation.
     Hog(cli_hog::HogArgs),
 }
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
         Command::Gan(args) => cli_gan::run(args),
         Command::Dip(args) => cli_dip::run(args),
         Command::Hog(args) => cli_hog::run(args),
+        Command::Capacity(args) => cli_capacity::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,9 +23,12 @@
 //! assert!(r.corruption.labels_changed > 0);
 //! ```
 //!
+//! * [`capacity`]: "why no overfitting?" with exact linear algebra — random-features regression and its
+//!   double descent, Zhang et al.'s Theorem 1 network, minimum-norm kernel interpolation.
 //! * [`dip`]: the deep image prior (Ulyanov, Vedaldi, Lempitsky 2018) — an untrained network fitted to one
 //!   corrupted image restores it; early stopping is the regulariser.
 
+pub mod capacity;
 pub mod corrupt;
 pub mod dip;
 pub mod error;

@@ -1,0 +1,346 @@
+//! `mathnn capacity`: the exact capacity experiments of `generalization::capacity` on MNIST (or, without it,
+//! the generated digits, labelled as such): random-features regression over a sweep of feature counts
+//! (double descent), Zhang et al.'s Theorem 1 network, and minimum-norm kernel interpolation with true and
+//! random labels.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use classical::features::{labels, pixel_features};
+use generalization::capacity::kernel::{KernelParams, kernel_interpolation, median_distance};
+use generalization::capacity::random_features::{
+    FeatureMap, RandomFeaturesParams, random_features_sweep,
+};
+use generalization::capacity::theorem1::Theorem1Network;
+use ndarray::Array2;
+use nn_core::data::DatasetName;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::common::{load_data_or_generated, provenance_label};
+
+/// Arguments of `mathnn capacity`.
+#[derive(Args, Debug)]
+pub struct CapacityArgs {
+    #[command(subcommand)]
+    pub command: CapacityCommand,
+}
+
+/// The data every capacity command reads.
+#[derive(Args, Debug, Clone)]
+pub struct CapacityData {
+    /// Data set: mnist, fashion-mnist (pixels in [0, 1], flattened).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Training images (the first n of the training set).
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+    /// Test images (the first ones of the test set).
+    #[arg(long, default_value_t = 2000)]
+    pub test: usize,
+    /// Data directory (else MATHNN_DATA, the cache; generated data as a labelled fallback).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seed of the random features / projection / random labels.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mathnn capacity` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CapacityCommand {
+    /// Random-features regression: test error against the number of features N (ridge and minimum norm).
+    RandomFeatures {
+        #[command(flatten)]
+        data: CapacityData,
+        /// Feature counts, increasing (default: n/10 … 20n, 13 values around the threshold N = n).
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<usize>,
+        /// Ridge values λ ≥ 0 (0 = minimum-norm solution).
+        #[arg(long, value_delimiter = ',', default_value = "0,1e-3,1e-1")]
+        lambdas: Vec<f64>,
+        /// Feature map: fourier or relu.
+        #[arg(long, default_value = "fourier")]
+        map: String,
+        /// σ of the Fourier features (pixels in [0, 1]); `auto` = the median distance between training images.
+        #[arg(long, default_value = "5", allow_negative_numbers = true)]
+        bandwidth: String,
+    },
+    /// Zhang et al.'s Theorem 1: a 2n + d weight ReLU network fitted to random labels of n images.
+    Theorem1 {
+        #[command(flatten)]
+        data: CapacityData,
+    },
+    /// Minimum-norm Gaussian-kernel interpolation with true and random labels: errors and RKHS norms.
+    Kernel {
+        #[command(flatten)]
+        data: CapacityData,
+        /// σ of the kernel (pixels in [0, 1]); `auto` = the median distance between training images (≈ 10
+        /// on MNIST, smoother than interpolation wants; σ = 5 gives 2.66 % test error at n = 10,000).
+        #[arg(long, default_value = "5", allow_negative_numbers = true)]
+        bandwidth: String,
+    },
+}
+
+/// Training and test pixels and labels.
+struct Loaded {
+    x_train: Array2<f64>,
+    y_train: Vec<usize>,
+    x_test: Array2<f64>,
+    y_test: Vec<usize>,
+    classes: usize,
+    provenance: &'static str,
+}
+
+fn load(data: &CapacityData) -> Result<Loaded> {
+    let name: DatasetName = data.dataset.parse()?;
+    if !matches!(name, DatasetName::Mnist | DatasetName::FashionMnist) {
+        bail!("--dataset {name}: expected mnist or fashion-mnist");
+    }
+    if data.n == 0 || data.test == 0 {
+        bail!("--n and --test must be at least 1");
+    }
+    let all = load_data_or_generated(name, data.data_dir.as_deref())?;
+    let (train, test) = (all.train.take(data.n)?, all.test.take(data.test)?);
+    if train.len() < data.n {
+        bail!(
+            "--n {}: the training set has only {} images",
+            data.n,
+            train.len()
+        );
+    }
+    Ok(Loaded {
+        x_train: pixel_features(&train)?,
+        y_train: labels(&train)?,
+        x_test: pixel_features(&test)?,
+        y_test: labels(&test)?,
+        classes: train.num_classes(),
+        provenance: provenance_label(train.provenance),
+    })
+}
+
+fn bandwidth(arg: &str, x: &Array2<f64>) -> Result<f64> {
+    if arg == "auto" {
+        return Ok(median_distance(x.view(), 1000));
+    }
+    match arg.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => bail!("--bandwidth {arg}: expected `auto` or a number > 0"),
+    }
+}
+
+#[derive(Serialize)]
+struct Output<T: Serialize> {
+    dataset: String,
+    data: &'static str,
+    n: usize,
+    test: usize,
+    seed: u64,
+    seconds: f64,
+    result: T,
+}
+
+fn emit<T: Serialize>(
+    data: &CapacityData,
+    provenance: &'static str,
+    seconds: f64,
+    result: T,
+) -> Result<()> {
+    let out = Output {
+        dataset: data.dataset.clone(),
+        data: provenance,
+        n: data.n,
+        test: data.test,
+        seed: data.seed,
+        seconds,
+        result,
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// The default sweep: n/10 … 20n, dense around the threshold N = n.
+pub fn default_feature_counts(n: usize) -> Vec<usize> {
+    let factors = [
+        0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 10.0, 20.0,
+    ];
+    let mut counts: Vec<usize> = factors
+        .iter()
+        .map(|f| ((f * n as f64).round() as usize).max(1))
+        .collect();
+    counts.dedup();
+    counts
+}
+
+/// `mathnn capacity`.
+pub fn run(args: CapacityArgs) -> Result<()> {
+    match args.command {
+        CapacityCommand::RandomFeatures {
+            data,
+            features,
+            lambdas,
+            map,
+            bandwidth: bw,
+        } => {
+            let d = load(&data)?;
+            let map = match map.as_str() {
+                "fourier" => FeatureMap::Fourier {
+                    bandwidth: bandwidth(&bw, &d.x_train)?,
+                },
+                "relu" => FeatureMap::Relu,
+                other => bail!("--map {other}: expected fourier or relu"),
+            };
+            let counts = if features.is_empty() {
+                default_feature_counts(data.n)
+            } else {
+                features
+            };
+            let params = RandomFeaturesParams {
+                map,
+                seed: data.seed,
+                block: 512,
+            };
+            let started = Instant::now();
+            let points = random_features_sweep(
+                d.x_train.view(),
+                &d.y_train,
+                d.x_test.view(),
+                &d.y_test,
+                d.classes,
+                &counts,
+                &lambdas,
+                &params,
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            if data.json {
+                return emit(&data, d.provenance, seconds, (&params, &points));
+            }
+            println!(
+                "random features ({map:?}) on {} ({}), n = {}, {} test images, {seconds:.1} s",
+                data.dataset, d.provenance, data.n, data.test
+            );
+            println!(
+                "{:>8} {:>9} {:>11} {:>11} {:>9} {:>9}",
+                "N", "λ", "train loss", "test loss", "train err", "test err"
+            );
+            for p in &points {
+                println!(
+                    "{:>8} {:>9.0e} {:>11.4} {:>11.4} {:>8.2}% {:>8.2}%",
+                    p.features,
+                    p.lambda,
+                    p.train_loss,
+                    p.test_loss,
+                    100.0 * p.train_error,
+                    100.0 * p.test_error
+                );
+            }
+            Ok(())
+        }
+        CapacityCommand::Theorem1 { data } => {
+            let d = load(&data)?;
+            let mut rng = StdRng::seed_from_u64(data.seed);
+            let random: Vec<f64> = (0..data.n)
+                .map(|_| rng.random_range(0..d.classes) as f64)
+                .collect();
+            let started = Instant::now();
+            let net = Theorem1Network::fit(d.x_train.view(), &random, data.seed)?;
+            let fitted = net.predict(d.x_train.view())?;
+            let max_residual = fitted
+                .iter()
+                .zip(&random)
+                .map(|(f, t)| (f - t).abs())
+                .fold(0.0, f64::max);
+            let round = |v: f64| v.round().clamp(0.0, (d.classes - 1) as f64) as usize;
+            let train_accuracy = fitted
+                .iter()
+                .zip(&random)
+                .filter(|(f, t)| round(**f) == **t as usize)
+                .count() as f64
+                / data.n as f64;
+            let predicted = net.predict(d.x_test.view())?;
+            let test_accuracy = predicted
+                .iter()
+                .zip(&d.y_test)
+                .filter(|(f, t)| round(**f) == **t)
+                .count() as f64
+                / d.y_test.len() as f64;
+            let condition_number = net.condition_number()?;
+            let seconds = started.elapsed().as_secs_f64();
+            #[derive(Serialize)]
+            struct T1 {
+                weights: usize,
+                max_train_residual: f64,
+                train_accuracy: f64,
+                test_accuracy: f64,
+                condition_number: f64,
+            }
+            let result = T1 {
+                weights: net.weights(),
+                max_train_residual: max_residual,
+                train_accuracy,
+                test_accuracy,
+                condition_number,
+            };
+            if data.json {
+                return emit(&data, d.provenance, seconds, result);
+            }
+            println!(
+                "Theorem 1 network on {} random labels of {} ({}): {} weights (2n + d), max residual {:.2e}, train accuracy {:.2}%, test accuracy {:.2}% (chance {:.0}%), cond(A) {:.3e}, {seconds:.1} s",
+                data.n,
+                data.dataset,
+                d.provenance,
+                result.weights,
+                result.max_train_residual,
+                100.0 * result.train_accuracy,
+                100.0 * result.test_accuracy,
+                100.0 / d.classes as f64,
+                result.condition_number
+            );
+            Ok(())
+        }
+        CapacityCommand::Kernel {
+            data,
+            bandwidth: bw,
+        } => {
+            let d = load(&data)?;
+            let sigma = bandwidth(&bw, &d.x_train)?;
+            let mut rng = StdRng::seed_from_u64(data.seed);
+            let random: Vec<usize> = (0..data.n)
+                .map(|_| rng.random_range(0..d.classes))
+                .collect();
+            let started = Instant::now();
+            let fits = kernel_interpolation(
+                d.x_train.view(),
+                &[&d.y_train, &random],
+                d.x_test.view(),
+                &d.y_test,
+                d.classes,
+                &KernelParams { bandwidth: sigma },
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            if data.json {
+                return emit(&data, d.provenance, seconds, (sigma, &fits));
+            }
+            println!(
+                "Gaussian-kernel interpolation, σ = {sigma:.3}, n = {} ({}), {seconds:.1} s",
+                data.n, d.provenance
+            );
+            for (name, fit) in ["true labels", "random labels"].iter().zip(&fits) {
+                println!(
+                    "{name:>14}: train error {:.2}% (max residual {:.1e}), test error {:.2}%, RKHS norm² {:.4e}",
+                    100.0 * fit.train_error,
+                    fit.max_train_residual,
+                    100.0 * fit.test_error,
+                    fit.rkhs_norm
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `mathnn capacity` end to end on generated data (no data set needed): JSON output of each subcommand and
+//! one clear error line for bad arguments.
+
+use std::process::{Command, Output};
+
+fn capacity(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mathnn"))
+        .env_remove("MATHNN_DATA")
+        .env("MATHNN_CACHE", "/nonexistent-mathnn-cache")
+        .env("RAYON_NUM_THREADS", "1")
+        .arg("capacity")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn each_subcommand_reports_json_on_generated_data() {
+    let t1 = json(&capacity(&[
+        "theorem1", "--n", "60", "--test", "30", "--json",
+    ]));
+    assert_eq!(t1["data"], "generated data");
+    assert_eq!(t1["result"]["weights"], 2 * 60 + 784);
+    assert_eq!(t1["result"]["train_accuracy"], 1.0);
+    assert!(t1["result"]["max_train_residual"].as_f64().unwrap() < 1e-8);
+    let rf = json(&capacity(&[
+        "random-features",
+        "--n",
+        "40",
+        "--test",
+        "20",
+        "--features",
+        "10,40,200",
+        "--lambdas",
+        "0,0.1",
+        "--json",
+    ]));
+    let points = rf["result"][1].as_array().unwrap();
+    assert_eq!(points.len(), 6);
+    // Past the threshold the minimum-norm solution fits the training set.
+    let last = &points[4];
+    assert_eq!(last["features"], 200);
+    assert_eq!(last["lambda"], 0.0);
+    assert_eq!(last["train_error"], 0.0);
+    let k = json(&capacity(&[
+        "kernel", "--n", "50", "--test", "20", "--json",
+    ]));
+    let fits = k["result"][1].as_array().unwrap();
+    assert_eq!(fits.len(), 2);
+    assert!(fits[1]["rkhs_norm"].as_f64().unwrap() > fits[0]["rkhs_norm"].as_f64().unwrap());
+}
+
+#[test]
+fn bad_arguments_are_one_clear_line() {
+    for (args, needle) in [
+        (
+            vec!["kernel", "--n", "20", "--bandwidth", "-1"],
+            "--bandwidth",
+        ),
+        (
+            vec!["random-features", "--n", "20", "--map", "sigmoid"],
+            "--map sigmoid",
+        ),
+        (
+            vec!["random-features", "--n", "20", "--features", "5,5"],
+            "strictly increasing",
+        ),
+        (
+            vec!["theorem1", "--dataset", "pets32"],
+            "mnist or fashion-mnist",
+        ),
+        (vec!["theorem1", "--n", "0"], "--n"),
+    ] {
+        let o = capacity(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err}");
+        assert!(lines[0].contains(needle), "{args:?}: {}", lines[0]);
+    }
+}
