@@ -1,6 +1,7 @@
 //! `mathnn`: one command-line tool for every experiment of the talk "Mathematics of neural networks"
 //! (Oseledets, Skoltech). Libraries compute; this binary prints, plots and writes files.
 
+mod capacity_and_interpolation;
 mod classical_vs_deep;
 mod classifier_baseline;
 mod cli_adversarial;

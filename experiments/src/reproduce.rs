@@ -141,6 +141,11 @@ pub fn registry() -> Vec<Experiment> {
             run: crate::classical_vs_deep::run,
         },
         Experiment {
+            name: crate::capacity_and_interpolation::NAME,
+            title: crate::capacity_and_interpolation::TITLE,
+            run: crate::capacity_and_interpolation::run,
+        },
+        Experiment {
             name: crate::deep_image_prior::NAME,
             title: crate::deep_image_prior::TITLE,
             run: crate::deep_image_prior::run,
