@@ -51,6 +51,8 @@ struct Plan {
     cnn_image_steps: usize,
     /// Epoch bounds of those CNNs.
     cnn_epochs: (usize, usize),
+    /// Deeper CNNs trained (besides LeNet) at the largest MNIST/Fashion-MNIST size.
+    deeper_cnns: Vec<ModelKind>,
 }
 
 fn plan(profile: Profile) -> Plan {
@@ -64,6 +66,7 @@ fn plan(profile: Profile) -> Plan {
             pets_cnns: vec![(ModelKind::Lenet, 2)],
             cnn_image_steps: 800,
             cnn_epochs: (1, 4),
+            deeper_cnns: vec![],
         },
         Profile::Quick => Plan {
             digits_seeds: vec![0, 1, 2, 3, 4],
@@ -78,6 +81,7 @@ fn plan(profile: Profile) -> Plan {
             ],
             cnn_image_steps: 30_000,
             cnn_epochs: (3, 100),
+            deeper_cnns: vec![ModelKind::VggSmall, ModelKind::ResnetSmall],
         },
         Profile::Full => Plan {
             digits_seeds: (0..10).collect(),
@@ -92,6 +96,7 @@ fn plan(profile: Profile) -> Plan {
             ],
             cnn_image_steps: 120_000,
             cnn_epochs: (5, 200),
+            deeper_cnns: vec![ModelKind::VggSmall, ModelKind::ResnetSmall],
         },
     }
 }
@@ -448,26 +453,23 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             )?);
             let epochs =
                 (plan.cnn_image_steps / size.max(1)).clamp(plan.cnn_epochs.0, plan.cnn_epochs.1);
-            let dir = run_dir(ctx, &format!("{}-lenet-{size}", name.as_str()));
-            let (accuracy, seconds) = cnn_accuracy(
-                ctx,
-                ModelKind::Lenet,
-                &train_set,
-                &test_set,
-                epochs,
-                0,
-                &dir,
-            )?;
-            outcomes.push(Outcome {
-                dataset: label.clone(),
-                train_images: train_set.len(),
-                test_images: test_set.len(),
-                seed: 0,
-                method: Method::Cnn(ModelKind::Lenet).label(),
-                accuracy,
-                train_seconds: seconds,
-                feature_seconds: 0.0,
-            });
+            let largest = Some(&size) == sizes.last();
+            let deeper = plan.deeper_cnns.iter().copied().filter(|_| largest);
+            for kind in std::iter::once(ModelKind::Lenet).chain(deeper) {
+                let dir = run_dir(ctx, &format!("{}-{kind}-{size}", name.as_str()));
+                let (accuracy, seconds) =
+                    cnn_accuracy(ctx, kind, &train_set, &test_set, epochs, 0, &dir)?;
+                outcomes.push(Outcome {
+                    dataset: label.clone(),
+                    train_images: train_set.len(),
+                    test_images: test_set.len(),
+                    seed: 0,
+                    method: Method::Cnn(kind).label(),
+                    accuracy,
+                    train_seconds: seconds,
+                    feature_seconds: 0.0,
+                });
+            }
         }
     }
 
@@ -576,12 +578,15 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             .filter(|o| o.dataset == dataset)
             .map(|o| o.train_images)
             .collect();
-        for method in [
+        let methods = [
             Method::HogLogistic,
             Method::HogSvm,
             Method::PixelsLogistic,
             Method::Cnn(ModelKind::Lenet),
-        ] {
+        ]
+        .into_iter()
+        .chain(plan.deeper_cnns.iter().map(|&k| Method::Cnn(k)));
+        for method in methods {
             let points: Vec<(f64, f64)> = sizes
                 .iter()
                 .filter_map(|&n| {
