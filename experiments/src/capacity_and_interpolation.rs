@@ -9,12 +9,11 @@ use generalization::capacity::kernel::{KernelParams, kernel_interpolation};
 use generalization::capacity::random_features::{
     FeatureMap, RandomFeaturesParams, RidgePoint, random_features_sweep,
 };
-use generalization::capacity::theorem1::Theorem1Network;
 use nn_core::data::DatasetName;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::cli_capacity::default_feature_counts;
+use crate::cli_capacity::{default_feature_counts, theorem1_on_random_labels};
 use crate::common::{load_data_or_generated, provenance_label};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
@@ -221,37 +220,22 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     say("Theorem 1 network");
     let t1_train = data.train.take(plan.theorem1_train)?;
     let x_t1 = pixel_features(&t1_train)?;
-    let mut rng = StdRng::seed_from_u64(0);
-    let random: Vec<f64> = (0..t1_train.len())
-        .map(|_| rng.random_range(0..classes) as f64)
-        .collect();
-    let net = Theorem1Network::fit(x_t1.view(), &random, 0)?;
-    let residual = net
-        .predict(x_t1.view())?
-        .iter()
-        .zip(&random)
-        .map(|(f, t)| (f - t).abs())
-        .fold(0.0, f64::max);
-    let round = |v: f64| v.round().clamp(0.0, (classes - 1) as f64) as usize;
-    let test_accuracy = net
-        .predict(x_test.view())?
-        .iter()
-        .zip(&y_test)
-        .filter(|(f, t)| round(**f) == **t)
-        .count() as f64
-        / y_test.len() as f64;
+    let t1 = theorem1_on_random_labels(&x_t1, &x_test, &y_test, classes, 0)?;
     rows.push(Row {
         quantity: format!(
             "Theorem 1 network on {} random labels: weights, largest training residual",
             t1_train.len()
         ),
         paper: "2n + d weights represent any labelling (Zhang et al. 2017, Thm. 1)".into(),
-        ours: format!("{} weights, residual {residual:.1e}", net.weights()),
+        ours: format!(
+            "{} weights, residual {:.1e}",
+            t1.weights, t1.max_train_residual
+        ),
         note: format!(
             "test accuracy {:.2} % (chance {:.0} %), cond(A) {:.2e}",
-            100.0 * test_accuracy,
+            100.0 * t1.test_accuracy,
             100.0 / classes as f64,
-            net.condition_number()?
+            t1.condition_number
         ),
     });
 

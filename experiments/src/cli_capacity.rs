@@ -165,6 +165,66 @@ fn emit<T: Serialize>(
     Ok(())
 }
 
+/// Zhang et al.'s Theorem 1 network fitted to uniformly random labels of the training points.
+#[derive(Debug, Clone, Serialize)]
+pub struct Theorem1Summary {
+    /// d + 2n.
+    pub weights: usize,
+    /// Largest `|f(x_i) − y_i|` over the training points, before rounding to a class.
+    pub max_train_residual: f64,
+    /// Fraction of training points whose rounded output is their random label.
+    pub train_accuracy: f64,
+    /// Fraction of test points whose rounded output is their true label (chance: 1/classes).
+    pub test_accuracy: f64,
+    /// cond(A) of the construction's triangular system.
+    pub condition_number: f64,
+}
+
+/// Draws random labels `0..classes` (as reals) from `seed`, builds the network with projection seed `seed`,
+/// and scores it: outputs rounded to the nearest class.
+pub fn theorem1_on_random_labels(
+    x_train: &Array2<f64>,
+    x_test: &Array2<f64>,
+    y_test: &[usize],
+    classes: usize,
+    seed: u64,
+) -> Result<Theorem1Summary> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let random: Vec<f64> = (0..x_train.nrows())
+        .map(|_| rng.random_range(0..classes) as f64)
+        .collect();
+    let net = Theorem1Network::fit(x_train.view(), &random, seed)?;
+    let fitted = net.predict(x_train.view())?;
+    let round = |v: f64| v.round().clamp(0.0, (classes - 1) as f64) as usize;
+    let fraction = |hits: usize, total: usize| hits as f64 / total.max(1) as f64;
+    let predicted = net.predict(x_test.view())?;
+    Ok(Theorem1Summary {
+        weights: net.weights(),
+        max_train_residual: fitted
+            .iter()
+            .zip(&random)
+            .map(|(f, t)| (f - t).abs())
+            .fold(0.0, f64::max),
+        train_accuracy: fraction(
+            fitted
+                .iter()
+                .zip(&random)
+                .filter(|(f, t)| round(**f) == **t as usize)
+                .count(),
+            random.len(),
+        ),
+        test_accuracy: fraction(
+            predicted
+                .iter()
+                .zip(y_test)
+                .filter(|(f, t)| round(**f) == **t)
+                .count(),
+            y_test.len(),
+        ),
+        condition_number: net.condition_number()?,
+    })
+}
+
 /// The default sweep: n/10 … 20n, dense around the threshold N = n.
 pub fn default_feature_counts(n: usize) -> Vec<usize> {
     let factors = [
@@ -244,49 +304,10 @@ pub fn run(args: CapacityArgs) -> Result<()> {
         }
         CapacityCommand::Theorem1 { data } => {
             let d = load(&data)?;
-            let mut rng = StdRng::seed_from_u64(data.seed);
-            let random: Vec<f64> = (0..data.n)
-                .map(|_| rng.random_range(0..d.classes) as f64)
-                .collect();
             let started = Instant::now();
-            let net = Theorem1Network::fit(d.x_train.view(), &random, data.seed)?;
-            let fitted = net.predict(d.x_train.view())?;
-            let max_residual = fitted
-                .iter()
-                .zip(&random)
-                .map(|(f, t)| (f - t).abs())
-                .fold(0.0, f64::max);
-            let round = |v: f64| v.round().clamp(0.0, (d.classes - 1) as f64) as usize;
-            let train_accuracy = fitted
-                .iter()
-                .zip(&random)
-                .filter(|(f, t)| round(**f) == **t as usize)
-                .count() as f64
-                / data.n as f64;
-            let predicted = net.predict(d.x_test.view())?;
-            let test_accuracy = predicted
-                .iter()
-                .zip(&d.y_test)
-                .filter(|(f, t)| round(**f) == **t)
-                .count() as f64
-                / d.y_test.len() as f64;
-            let condition_number = net.condition_number()?;
+            let result =
+                theorem1_on_random_labels(&d.x_train, &d.x_test, &d.y_test, d.classes, data.seed)?;
             let seconds = started.elapsed().as_secs_f64();
-            #[derive(Serialize)]
-            struct T1 {
-                weights: usize,
-                max_train_residual: f64,
-                train_accuracy: f64,
-                test_accuracy: f64,
-                condition_number: f64,
-            }
-            let result = T1 {
-                weights: net.weights(),
-                max_train_residual: max_residual,
-                train_accuracy,
-                test_accuracy,
-                condition_number,
-            };
             if data.json {
                 return emit(&data, d.provenance, seconds, result);
             }

@@ -22,7 +22,9 @@ use faer::{Accum, Mat, Par, Side};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::{check_data, one_hot, square_loss_and_error, to_mat};
+use super::{
+    check_bandwidth, check_labels, check_train_test, one_hot, square_loss_and_error, to_mat,
+};
 use crate::{GenError, Result};
 
 /// Settings of [`kernel_interpolation`].
@@ -110,26 +112,12 @@ pub fn kernel_interpolation(
     if train_labels.is_empty() {
         return Err(GenError::invalid("labellings", "expected at least one"));
     }
-    for labels in train_labels {
-        check_data("training set", x_train, labels, classes)?;
+    // The points once, then every further labelling.
+    check_train_test(x_train, train_labels[0], x_test, y_test, classes)?;
+    for labels in &train_labels[1..] {
+        check_labels("training set", x_train.nrows(), labels, classes)?;
     }
-    check_data("test set", x_test, y_test, classes)?;
-    if x_train.ncols() != x_test.ncols() {
-        return Err(GenError::invalid(
-            "test set",
-            format!(
-                "{} columns, the training set has {}",
-                x_test.ncols(),
-                x_train.ncols()
-            ),
-        ));
-    }
-    if !(params.bandwidth.is_finite() && params.bandwidth > 0.0) {
-        return Err(GenError::invalid(
-            "bandwidth",
-            format!("{}: expected a finite value > 0", params.bandwidth),
-        ));
-    }
+    check_bandwidth(params.bandwidth)?;
     let (xtr, xte) = (to_mat(x_train), to_mat(x_test));
     let k = gaussian_kernel(&xtr, &xtr, params.bandwidth);
     let cross = gaussian_kernel(&xte, &xtr, params.bandwidth);

@@ -37,10 +37,27 @@ pub(crate) fn check_data(
             format!("empty matrix {}×{}", x.nrows(), x.ncols()),
         ));
     }
-    if labels.len() != x.nrows() {
+    check_labels(name, x.nrows(), labels, classes)?;
+    if let Some(((i, j), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
         return Err(GenError::bad_data(
             name,
-            format!("{} rows but {} labels", x.nrows(), labels.len()),
+            format!("value {v} at row {i}, column {j} is not finite"),
+        ));
+    }
+    Ok(())
+}
+
+/// One label per row, each below `classes`.
+pub(crate) fn check_labels(
+    name: &str,
+    rows: usize,
+    labels: &[usize],
+    classes: usize,
+) -> Result<()> {
+    if labels.len() != rows {
+        return Err(GenError::bad_data(
+            name,
+            format!("{rows} rows but {} labels", labels.len()),
         ));
     }
     if let Some((i, &l)) = labels.iter().enumerate().find(|(_, l)| **l >= classes) {
@@ -49,13 +66,42 @@ pub(crate) fn check_data(
             format!("label {l} of row {i} is not below {classes} classes"),
         ));
     }
-    if let Some(((i, j), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(GenError::bad_data(
-            name,
-            format!("value {v} at row {i}, column {j} is not finite"),
+    Ok(())
+}
+
+/// Checks a training and a test set as [`check_data`] does, and that they have the same columns.
+pub(crate) fn check_train_test(
+    x_train: ArrayView2<'_, f64>,
+    y_train: &[usize],
+    x_test: ArrayView2<'_, f64>,
+    y_test: &[usize],
+    classes: usize,
+) -> Result<()> {
+    check_data("training set", x_train, y_train, classes)?;
+    check_data("test set", x_test, y_test, classes)?;
+    if x_train.ncols() != x_test.ncols() {
+        return Err(GenError::invalid(
+            "test set",
+            format!(
+                "{} columns, the training set has {}",
+                x_test.ncols(),
+                x_train.ncols()
+            ),
         ));
     }
     Ok(())
+}
+
+/// A Gaussian bandwidth σ must be finite and positive.
+pub(crate) fn check_bandwidth(bandwidth: f64) -> Result<()> {
+    if bandwidth.is_finite() && bandwidth > 0.0 {
+        Ok(())
+    } else {
+        Err(GenError::invalid(
+            "bandwidth",
+            format!("{bandwidth}: expected a finite value > 0"),
+        ))
+    }
 }
 
 /// One-hot targets `n × classes`.

@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{check_data, one_hot, square_loss_and_error, to_mat};
+use super::{check_bandwidth, check_train_test, one_hot, square_loss_and_error, to_mat};
 use crate::{GenError, Result};
 
 /// The random feature map.
@@ -109,18 +109,7 @@ pub fn random_features_sweep(
     lambdas: &[f64],
     params: &RandomFeaturesParams,
 ) -> Result<Vec<RidgePoint>> {
-    check_data("training set", x_train, y_train, classes)?;
-    check_data("test set", x_test, y_test, classes)?;
-    if x_train.ncols() != x_test.ncols() {
-        return Err(GenError::invalid(
-            "test set",
-            format!(
-                "{} columns, the training set has {}",
-                x_test.ncols(),
-                x_train.ncols()
-            ),
-        ));
-    }
+    check_train_test(x_train, y_train, x_test, y_test, classes)?;
     if counts.is_empty() || counts[0] == 0 || counts.windows(2).any(|w| w[0] >= w[1]) {
         return Err(GenError::invalid(
             "feature counts",
@@ -136,13 +125,8 @@ pub fn random_features_sweep(
     if params.block == 0 {
         return Err(GenError::invalid("block", "must be at least 1"));
     }
-    if let FeatureMap::Fourier { bandwidth } = params.map
-        && !(bandwidth.is_finite() && bandwidth > 0.0)
-    {
-        return Err(GenError::invalid(
-            "bandwidth",
-            format!("{bandwidth}: expected a finite value > 0"),
-        ));
+    if let FeatureMap::Fourier { bandwidth } = params.map {
+        check_bandwidth(bandwidth)?;
     }
     let (n, d) = (x_train.nrows(), x_train.ncols());
     let m = x_test.nrows();
