@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use clap::Args;
 use classical::hog::{BlockNorm, HogImage, HogParams, Pixel, hog_full, hog_visualisation};
 use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use ndarray_npy::{ReadNpyExt, ReadableElement, WriteNpyExt};
 use nn_core::checkpoint::write_with_atomic;
 use nn_core::data::image_io::{load_image_u8, save_image};
 
@@ -83,37 +83,28 @@ struct LoadedImage {
 }
 
 fn read_npy_image(path: &Path) -> Result<LoadedImage> {
-    let open =
-        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
-    fn standard<T: Clone>(a: ArrayD<T>) -> (Vec<T>, Vec<usize>) {
+    // Read once; each supported dtype is then tried on the bytes in memory.
+    let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    fn parse<T: ReadableElement + Clone>(
+        bytes: &[u8],
+    ) -> std::result::Result<(Vec<T>, Vec<usize>), ndarray_npy::ReadNpyError> {
+        let a = ArrayD::<T>::read_npy(bytes)?;
         let shape = a.shape().to_vec();
-        (a.as_standard_layout().iter().cloned().collect(), shape)
+        Ok((a.as_standard_layout().iter().cloned().collect(), shape))
     }
-    if let Ok(a) = ArrayD::<f64>::read_npy(open()?) {
-        let (v, shape) = standard(a);
-        return Ok(LoadedImage {
-            pixels: Pixels::F64(v),
-            shape,
-            dtype: "float64",
-        });
+    let loaded = |pixels, shape, dtype| LoadedImage {
+        pixels,
+        shape,
+        dtype,
+    };
+    if let Ok((v, shape)) = parse::<f64>(&bytes) {
+        return Ok(loaded(Pixels::F64(v), shape, "float64"));
     }
-    if let Ok(a) = ArrayD::<f32>::read_npy(open()?) {
-        let (v, shape) = standard(a);
-        return Ok(LoadedImage {
-            pixels: Pixels::F32(v),
-            shape,
-            dtype: "float32",
-        });
+    if let Ok((v, shape)) = parse::<f32>(&bytes) {
+        return Ok(loaded(Pixels::F32(v), shape, "float32"));
     }
-    match ArrayD::<u8>::read_npy(open()?) {
-        Ok(a) => {
-            let (v, shape) = standard(a);
-            Ok(LoadedImage {
-                pixels: Pixels::U8(v),
-                shape,
-                dtype: "uint8",
-            })
-        }
+    match parse::<u8>(&bytes) {
+        Ok((v, shape)) => Ok(loaded(Pixels::U8(v), shape, "uint8")),
         Err(e) => bail!(
             "{}: expected a .npy array of float64, float32 or uint8 pixels ({e})",
             path.display()

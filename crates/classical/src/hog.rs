@@ -453,7 +453,7 @@ pub fn hog_full<T: Pixel>(image: &HogImage<'_, T>, params: &HogParams) -> Result
     workspace.extract_into(image, &mut descriptor)?;
     Ok(HogFeatures {
         descriptor,
-        cell_histograms: workspace.cell_histograms.clone(),
+        cell_histograms: workspace.cell_histograms,
         layout,
     })
 }
