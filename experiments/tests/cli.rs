@@ -5,36 +5,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn mathnn() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mathnn"));
-    // Tests must not depend on the caller's data or cache.
-    c.env_remove("MATHNN_DATA")
-        .env("MATHNN_CACHE", "/nonexistent-mathnn-cache")
-        .env("RAYON_NUM_THREADS", "1");
-    c
-}
+mod common;
+use common::{assert_clean_failure, mathnn};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs and asserts: failure, no panic, and a single `error:` line mentioning every `needles`.
-fn assert_clean_failure(o: Output, needles: &[&str]) {
-    let err = stderr(&o);
-    assert!(
-        !o.status.success(),
-        "expected failure, got success; stderr: {err}"
-    );
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    for n in needles {
-        assert!(
-            lines[0].contains(n),
-            "error line `{}` does not mention `{n}`",
-            lines[0]
-        );
-    }
 }
 
 fn idx_header(magic: u32, dims: &[u32]) -> Vec<u8> {

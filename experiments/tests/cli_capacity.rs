@@ -1,17 +1,13 @@
 //! `mathnn capacity` end to end on generated data (no data set needed): JSON output of each subcommand and
 //! one clear error line for bad arguments.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{assert_clean_failure, mathnn};
 
 fn capacity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mathnn"))
-        .env_remove("MATHNN_DATA")
-        .env("MATHNN_CACHE", "/nonexistent-mathnn-cache")
-        .env("RAYON_NUM_THREADS", "1")
-        .arg("capacity")
-        .args(args)
-        .output()
-        .unwrap()
+    mathnn().arg("capacity").args(args).output().unwrap()
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -80,12 +76,6 @@ fn bad_arguments_are_one_clear_line() {
         ),
         (vec!["theorem1", "--n", "0"], "--n"),
     ] {
-        let o = capacity(&args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
-        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-        assert_eq!(lines.len(), 1, "{args:?}: {err}");
-        assert!(lines[0].contains(needle), "{args:?}: {}", lines[0]);
+        assert_clean_failure(capacity(&args), &[needle]);
     }
 }

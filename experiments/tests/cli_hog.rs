@@ -3,17 +3,14 @@
 //! for bit; bad input is one clear error line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{assert_clean_failure, mathnn};
 
 use candle_core::{Device, Tensor};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
-
-fn mathnn() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mathnn"));
-    c.env_remove("MATHNN_DATA").env("RAYON_NUM_THREADS", "1");
-    c
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,21 +34,6 @@ fn assert_success(o: &Output) {
         "stderr: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-fn assert_one_error_line(o: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "expected failure: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    for n in needles {
-        assert!(
-            lines[0].contains(n),
-            "`{}` does not mention `{n}`",
-            lines[0]
-        );
-    }
 }
 
 #[test]
@@ -149,26 +131,26 @@ fn bad_input_is_one_clear_line() {
     let o = out.to_str().unwrap();
     let rgb = fixture("rgb25x23.npy");
     let rgb = rgb.to_str().unwrap();
-    assert_one_error_line(
-        &run(&[rgb, "--pixels-per-cell", "4", "--out", o]),
+    assert_clean_failure(
+        run(&[rgb, "--pixels-per-cell", "4", "--out", o]),
         &["3-D", "--channel-axis"],
     );
-    assert_one_error_line(
-        &run(&[rgb, "--channel-axis", "1", "--out", o]),
+    assert_clean_failure(
+        run(&[rgb, "--channel-axis", "1", "--out", o]),
         &["--channel-axis 1"],
     );
     let grey = fixture("gray29x23.npy");
     let grey = grey.to_str().unwrap();
-    assert_one_error_line(&run(&[grey, "--out", o]), &["too small", "24 rows"]);
-    assert_one_error_line(
-        &run(&[grey, "--orientations", "0", "--out", o]),
+    assert_clean_failure(run(&[grey, "--out", o]), &["too small", "24 rows"]);
+    assert_clean_failure(
+        run(&[grey, "--orientations", "0", "--out", o]),
         &["orientations"],
     );
     let bad_norm = run(&[grey, "--block-norm", "L3", "--out", o]);
     assert!(!bad_norm.status.success());
     assert!(String::from_utf8_lossy(&bad_norm.stderr).contains("L2-Hys"));
-    assert_one_error_line(
-        &run(&["/nonexistent/x.npy", "--out", o]),
+    assert_clean_failure(
+        run(&["/nonexistent/x.npy", "--out", o]),
         &["/nonexistent/x.npy"],
     );
     // NaN pixel: scikit-image would return NaN features silently.
@@ -177,8 +159,8 @@ fn bad_input_is_one_clear_line() {
     let nan_path = dir.path().join("nan.npy");
     nan.write_npy(std::fs::File::create(&nan_path).unwrap())
         .unwrap();
-    assert_one_error_line(
-        &run(&[nan_path.to_str().unwrap(), "--out", o]),
+    assert_clean_failure(
+        run(&[nan_path.to_str().unwrap(), "--out", o]),
         &["row 3, col 4", "finite"],
     );
     // An int64 array is not a supported pixel type.
@@ -186,11 +168,11 @@ fn bad_input_is_one_clear_line() {
     let int_path = dir.path().join("ints.npy");
     ints.write_npy(std::fs::File::create(&int_path).unwrap())
         .unwrap();
-    assert_one_error_line(
-        &run(&[int_path.to_str().unwrap(), "--out", o]),
+    assert_clean_failure(
+        run(&[int_path.to_str().unwrap(), "--out", o]),
         &["float64, float32 or uint8"],
     );
     // Writing over the input is refused.
-    assert_one_error_line(&run(&[grey, "--out", grey]), &["input image"]);
+    assert_clean_failure(run(&[grey, "--out", grey]), &["input image"]);
     assert!(!out.exists(), "no output after failures");
 }
