@@ -18,13 +18,7 @@ use rand::{Rng, SeedableRng};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()?;
+    let threads = benches::global_pool_one_thread_by_default()?;
     let params = HogParams::default();
     let mut rng = StdRng::seed_from_u64(0);
     match args

@@ -102,13 +102,7 @@ fn fit(dir: &Path, repeat: usize) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()?;
+    benches::global_pool_one_thread_by_default()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()
