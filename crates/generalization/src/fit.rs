@@ -63,6 +63,15 @@ pub struct FitConfig {
     pub eval_batch_size: usize,
     /// Evaluate the test set every this many epochs, and always at the last epoch (default 1).
     pub test_every: usize,
+    /// Stop at the first epoch that reaches the target (default true); false: train all `max_epochs`
+    /// (a fixed budget, as in Nakkiran et al.'s model-size sweeps) and still record the times to fit.
+    #[serde(default = "stop_at_target_default")]
+    pub stop_at_target: bool,
+}
+
+/// Runs saved before the field existed stopped at the target.
+fn stop_at_target_default() -> bool {
+    true
 }
 
 impl Default for FitConfig {
@@ -76,6 +85,7 @@ impl Default for FitConfig {
             seed: 0,
             eval_batch_size: 500,
             test_every: 1,
+            stop_at_target: true,
         }
     }
 }
@@ -362,7 +372,7 @@ pub fn fit(
 
     let done = |h: &[EpochRecord]| h.last().is_some_and(|r| r.train_correct >= target);
     let mut unsaved = false;
-    while !done(&history) && history.len() < config.max_epochs {
+    while !(config.stop_at_target && done(&history)) && history.len() < config.max_epochs {
         let epoch = history.len();
         let lr = config.schedule.lr_at(config.optimizer.lr(), epoch);
         optimizer.set_learning_rate(lr);
@@ -380,7 +390,7 @@ pub fn fit(
         let correct: usize = (0..on_train.confusion.len())
             .map(|i| on_train.confusion[i][i] as usize)
             .sum();
-        let last = correct >= target || epoch + 1 == config.max_epochs;
+        let last = (config.stop_at_target && correct >= target) || epoch + 1 == config.max_epochs;
         let on_test = match &test {
             Some(t) if last || (epoch + 1).is_multiple_of(config.test_every) => {
                 Some(evaluate(model, t, config.eval_batch_size)?)

@@ -24,16 +24,16 @@
 use candle_core::{DType, Device};
 use candle_nn::VarMap;
 use nn_core::data::{Dataset, Provenance};
-use nn_core::models::{InputSpec, SeededVarMap, build_model, parameter_count};
+use nn_core::models::{Classifier, InputSpec, SeededVarMap, build_model, parameter_count};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::corrupt::{Corruption, CorruptionSummary, corrupt, derive_seed};
+use crate::corrupt::{Corrupted, Corruption, CorruptionSummary, corrupt, derive_seed};
 use crate::fit::{FitConfig, FitOptions, FitReport, fit};
 use crate::models::ZhangModel;
 
 /// Seed stream of the weights (distinct from the corruption streams).
-const WEIGHT_STREAM: u64 = 100;
+pub(crate) const WEIGHT_STREAM: u64 = 100;
 
 /// Everything one condition produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +58,16 @@ impl ConditionResult {
     }
 }
 
+/// A fitted condition's network and data, for measurements after training (e.g. margins).
+pub struct TrainedCondition {
+    /// The fitted network.
+    pub model: Box<dyn Classifier>,
+    /// Its parameters, by the names the model gave them (`fc1.weight`, …, `out.bias` for the MLPs).
+    pub varmap: VarMap,
+    /// The corrupted training set it was fitted to and the test set.
+    pub data: Corrupted,
+}
+
 /// Corrupts `train` with `corruption` and `seed`, builds `model` on `device` with weights seeded from
 /// `seed`, and fits it (see [`fit`]); `test` keeps its true labels.
 #[allow(clippy::too_many_arguments)]
@@ -71,6 +81,24 @@ pub fn run_condition(
     options: &FitOptions,
     device: &Device,
 ) -> Result<ConditionResult> {
+    run_condition_trained(
+        train, test, corruption, model, seed, config, options, device,
+    )
+    .map(|(result, _)| result)
+}
+
+/// [`run_condition`], also returning the fitted network and the corrupted data.
+#[allow(clippy::too_many_arguments)]
+pub fn run_condition_trained(
+    train: &Dataset,
+    test: &Dataset,
+    corruption: Corruption,
+    model: ZhangModel,
+    seed: u64,
+    config: &FitConfig,
+    options: &FitOptions,
+    device: &Device,
+) -> Result<(ConditionResult, TrainedCondition)> {
     config.validate()?;
     let data = corrupt(train, test, corruption, seed)?;
     let (c, h, w) = train.image_shape();
@@ -91,14 +119,22 @@ pub fn run_condition(
         config,
         options,
     )?;
-    Ok(ConditionResult {
+    let result = ConditionResult {
         dataset: train.name.clone(),
         provenance: train.provenance,
         model,
         parameters: parameter_count(&varmap),
         seed,
-        corruption: data.summary,
+        corruption: data.summary.clone(),
         config: config.clone(),
         fit: report,
-    })
+    };
+    Ok((
+        result,
+        TrainedCondition {
+            model: net,
+            varmap,
+            data,
+        },
+    ))
 }

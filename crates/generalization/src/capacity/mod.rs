@@ -7,12 +7,21 @@
 //!   any labelling of n points.
 //! * [`kernel`]: the minimum-norm Gaussian-kernel interpolant (Zhang et al. §5) and its RKHS norm, which grows
 //!   with label noise.
+//! * [`width_sweep`]: one-hidden-layer MLPs of widths 1 … 4096 trained to zero training error (or a budget)
+//!   with and without label noise — test error against the parameter count (Nakkiran et al. 2019).
+//! * [`margin`]: the spectrally-normalised margin complexity (Bartlett, Foster, Telgarsky 2017), a capacity
+//!   measure that follows the generalisation gap where the parameter count does not;
+//!   [`margin_sweep`] measures it for the random-label networks across corruption levels.
 //!
-//! Data are dense row-major `ndarray` matrices (one sample per row) with labels in `0..classes`.
+//! Data are dense row-major `ndarray` matrices (one sample per row) with labels in `0..classes`; the width
+//! sweep trains on nn-core data sets.
 
 pub mod kernel;
+pub mod margin;
+pub mod margin_sweep;
 pub mod random_features;
 pub mod theorem1;
+pub mod width_sweep;
 
 use faer::Mat;
 use ndarray::ArrayView2;
