@@ -1,7 +1,10 @@
 //! Experiment `capacity-and-interpolation` (slides 16–19, "why is there no overfitting?"): the random-
 //! features double descent on MNIST (minimum norm and ridge), Zhang et al.'s Theorem 1 network on random
 //! labels, and minimum-norm kernel interpolation whose RKHS norm grows with label noise while its training
-//! error stays zero. The MLP width sweep and the margin-complexity measure of issue 16 are not here yet.
+//! error stays zero; one-hidden-layer MLPs of growing width whose test error keeps falling after they fit
+//! everything (with 20 % label noise, a bump where the parameter count reaches n·k); and the spectrally-
+//! normalised margin complexity of the random-label MLPs, which grows with the generalisation gap while the
+//! parameter count stays the same.
 
 use anyhow::Result;
 use classical::features::{labels, pixel_features};
@@ -13,8 +16,17 @@ use nn_core::data::DatasetName;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::cli_capacity::{default_feature_counts, theorem1_on_random_labels};
-use crate::common::{load_data_or_generated, provenance_label};
+use generalization::capacity::margin_sweep::{MarginSweepParams, margin_sweep};
+use generalization::capacity::width_sweep::{
+    WidthPoint, WidthSweepOptions, WidthSweepParams, one_hidden_layer_parameters, width_sweep,
+};
+use generalization::fit::FitOptions;
+use generalization::{FitConfig, ZhangModel};
+
+use crate::cli_capacity::{
+    complexity_text, default_feature_counts, theorem1_on_random_labels, width_line,
+};
+use crate::common::{ensure_dir, load_data_or_generated, progress_bar, provenance_label};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 
@@ -33,6 +45,20 @@ struct Plan {
     kernel_train: usize,
     /// Test images (the first ones of the test set).
     test: usize,
+    /// Training images of the width sweep.
+    width_train: usize,
+    /// Hidden widths of the sweep.
+    widths: Vec<usize>,
+    /// Seeds of the width sweep (label noise and weights).
+    width_seeds: Vec<u64>,
+    /// Epoch budget of each width (stopping at 100 % training accuracy).
+    width_epochs: usize,
+    /// Training images of the margin sweep (MLP 1×512).
+    margin_train: usize,
+    /// Label-corruption levels of the margin sweep.
+    margin_levels: Vec<f64>,
+    /// Epoch budget of each margin run.
+    margin_epochs: usize,
 }
 
 fn plan(profile: Profile) -> Plan {
@@ -43,6 +69,13 @@ fn plan(profile: Profile) -> Plan {
             theorem1_train: 200,
             kernel_train: 300,
             test: 300,
+            width_train: 200,
+            widths: vec![4, 32, 256],
+            width_seeds: vec![0],
+            width_epochs: 40,
+            margin_train: 200,
+            margin_levels: vec![0.0, 1.0],
+            margin_epochs: 60,
         },
         Profile::Quick => Plan {
             rf_train: 2_000,
@@ -50,6 +83,13 @@ fn plan(profile: Profile) -> Plan {
             theorem1_train: 1_000,
             kernel_train: 5_000,
             test: 2_000,
+            width_train: 1_000,
+            widths: vec![1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024],
+            width_seeds: vec![0],
+            width_epochs: 200,
+            margin_train: 1_000,
+            margin_levels: MARGIN_LEVELS.to_vec(),
+            margin_epochs: 300,
         },
         Profile::Full => Plan {
             rf_train: 5_000,
@@ -57,6 +97,15 @@ fn plan(profile: Profile) -> Plan {
             theorem1_train: 5_000,
             kernel_train: 10_000,
             test: 10_000,
+            width_train: 4_000,
+            widths: vec![
+                1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096,
+            ],
+            width_seeds: vec![0, 1, 2],
+            width_epochs: 1_000,
+            margin_train: 5_000,
+            margin_levels: MARGIN_LEVELS.to_vec(),
+            margin_epochs: 1_000,
         },
     }
 }
@@ -67,6 +116,37 @@ const LAMBDAS: [f64; 4] = [0.0, 1e-6, 1e-3, 1e-1];
 const BANDWIDTH: f64 = 5.0;
 /// Fractions of training labels replaced by uniformly random ones.
 const NOISE: [f64; 5] = [0.0, 0.2, 0.4, 0.6, 1.0];
+/// Label noise of the width sweep: fractions of labels made wrong (Nakkiran et al.'s 0 % and 20 %).
+const WIDTH_NOISE: [f64; 2] = [0.0, 0.2];
+/// Label-corruption levels of the margin sweep (those of the random-labels experiment).
+const MARGIN_LEVELS: [f64; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+
+/// Spearman's rank correlation (ties get their mean rank).
+fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(v: &[f64]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..v.len()).collect();
+        order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+                j += 1;
+            }
+            for &k in &order[i..=j] {
+                r[k] = (i + j) as f64 / 2.0;
+            }
+            i = j + 1;
+        }
+        r
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let (ma, mb) = (mean(&ra), mean(&rb));
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
 
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
@@ -75,6 +155,7 @@ fn mean(v: &[f64]) -> f64 {
 /// Runs the experiment.
 pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let plan = plan(ctx.profile);
+    let device = ctx.device.open()?;
     let data = load_data_or_generated(DatasetName::Mnist, ctx.data_dir.as_deref())?;
     let provenance = provenance_label(data.train.provenance);
     let real = provenance == "real data";
@@ -325,10 +406,268 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         "In the kernel figure the norm ratio is divided by 10 to share the axis with the error."
             .into(),
     );
-    notes.push(
-        "Not yet here (issue 16): the MLP width sweep with 0 % / 20 % label noise and the spectrally-normalised margin complexity of the random-label models."
-            .into(),
-    );
+
+    // 4. Width sweep: test error against parameters, 0 % and 20 % label noise.
+    let w_train = data.train.take(plan.width_train)?;
+    let w_test = data.test.take(plan.test)?;
+    let runs_dir = ensure_dir(&ctx.out.join("runs"))?;
+    let mut sweeps_w: Vec<Vec<WidthPoint>> = Vec::new();
+    for &seed in &plan.width_seeds {
+        say(&format!(
+            "width sweep, n = {}, {} widths, seed {seed}",
+            w_train.len(),
+            plan.widths.len()
+        ));
+        let bar = progress_bar(ctx.quiet, "width sweep");
+        let params = WidthSweepParams {
+            widths: plan.widths.clone(),
+            label_noise: WIDTH_NOISE.to_vec(),
+            fit: FitConfig {
+                max_epochs: plan.width_epochs,
+                test_every: usize::MAX,
+                seed,
+                ..FitConfig::default()
+            },
+            seed,
+            margins: true,
+        };
+        let options = WidthSweepOptions {
+            checkpoint_root: Some(
+                runs_dir.join(format!("width-sweep-n{}-seed{seed}", w_train.len())),
+            ),
+            checkpoint_every: 50,
+            progress: Some(bar.clone()),
+        };
+        let quiet = ctx.quiet;
+        sweeps_w.push(width_sweep(
+            &w_train,
+            &w_test,
+            &params,
+            &options,
+            &mut |p| {
+                if !quiet {
+                    bar.suspend(|| eprintln!("   {}", width_line(p)));
+                }
+            },
+            &device,
+        )?);
+        bar.finish_and_clear();
+    }
+    let threshold = w_train.len() * classes;
+    let inputs = {
+        let (c, h, w) = w_train.image_shape();
+        c * h * w
+    };
+    let mean_w = |eta: f64, width: usize, field: fn(&WidthPoint) -> f64| {
+        let v: Vec<f64> = sweeps_w
+            .iter()
+            .flatten()
+            .filter(|p| p.label_noise == eta && p.width == width)
+            .map(field)
+            .collect();
+        mean(&v)
+    };
+    let mut width_series = Vec::new();
+    for &eta in &WIDTH_NOISE {
+        let test_err: Vec<f64> = plan
+            .widths
+            .iter()
+            .map(|&w| mean_w(eta, w, |p| p.test_error))
+            .collect();
+        let train_err: Vec<f64> = plan
+            .widths
+            .iter()
+            .map(|&w| mean_w(eta, w, |p| p.train_error))
+            .collect();
+        let params_of = |w: usize| one_hidden_layer_parameters(inputs, w, classes);
+        let xs: Vec<f64> = plan
+            .widths
+            .iter()
+            .map(|&w| (params_of(w) as f64).log10())
+            .collect();
+        let label = format!("{:.0} % noise", 100.0 * eta);
+        width_series.push(Series {
+            name: format!("test error, {label}"),
+            points: xs
+                .iter()
+                .zip(&test_err)
+                .map(|(x, e)| (*x, 100.0 * e))
+                .collect(),
+        });
+        width_series.push(Series {
+            name: format!("train error, {label}"),
+            points: xs
+                .iter()
+                .zip(&train_err)
+                .map(|(x, e)| (*x, 100.0 * e))
+                .collect(),
+        });
+        // The first width whose every seed fits 100 % of the (noisy) labels.
+        let fits = plan
+            .widths
+            .iter()
+            .position(|&w| mean_w(eta, w, |p| p.train_error) == 0.0);
+        let last = plan.widths.len() - 1;
+        let describe = |i: usize| {
+            format!(
+                "{:.2} % (width {}, {} params)",
+                100.0 * test_err[i],
+                plan.widths[i],
+                params_of(plan.widths[i])
+            )
+        };
+        rows.push(Row {
+            quantity: format!(
+                "width sweep, {label}: test error at the first width fitting every label → at the widest"
+            ),
+            paper: "keeps falling past interpolation (Neyshabur et al. 2015; Nakkiran et al. 2019)".into(),
+            ours: match fits {
+                Some(i) => format!("{} → {}", describe(i), describe(last)),
+                None => format!("no width fitted every label; widest: {}", describe(last)),
+            },
+            note: format!(
+                "n = {}, Adam 1e-3, ≤ {} epochs (stop at 100 % training accuracy), {} seed(s)",
+                w_train.len(),
+                plan.width_epochs,
+                plan.width_seeds.len()
+            ),
+        });
+        // An interior peak: the largest rise of the test error from one width to the next, among the widths
+        // past the heavily under-fitting start (training error under 10 %); a bump when over one point.
+        let rise = |i: usize| test_err[i] - test_err[i - 1];
+        let peak = (1..plan.widths.len())
+            .filter(|&i| train_err[i] < 0.1)
+            .max_by(|&a, &b| rise(a).total_cmp(&rise(b)))
+            .filter(|&i| rise(i) > 0.0);
+        rows.push(Row {
+            quantity: format!(
+                "width sweep, {label}: a test-error bump near the threshold n·k = {threshold} parameters?"
+            ),
+            paper: if eta > 0.0 {
+                "peak at the interpolation threshold with label noise (Nakkiran et al. 2019, Fig. 1; Belkin et al. 2019: n·k)".into()
+            } else {
+                "little or no peak without noise".into()
+            },
+            ours: match peak {
+                Some(i) => format!(
+                    "{}: width {} ({} params, train error {:.2} %) {:.2} % against {:.2} % at width {}",
+                    if rise(i) > 0.01 { "yes" } else { "none over one point" },
+                    plan.widths[i],
+                    params_of(plan.widths[i]),
+                    100.0 * train_err[i],
+                    100.0 * test_err[i],
+                    100.0 * test_err[i - 1],
+                    plan.widths[i - 1]
+                ),
+                None => "none: the test error only falls with width".into(),
+            },
+            note: "one seed in the quick profile: a bump of a point or two is within seed noise".into(),
+        });
+    }
+    width_series.push(Series {
+        name: "n·k parameters".into(),
+        points: vec![
+            ((threshold as f64).log10(), 0.0),
+            ((threshold as f64).log10(), 100.0),
+        ],
+    });
+    let figure_width = "width_sweep.svg";
+    line_chart(
+        &ctx.out.join(figure_width),
+        &format!(
+            "One-hidden-layer MLPs on {} MNIST images: error vs parameters",
+            w_train.len()
+        ),
+        "log10(parameters)",
+        "error (%)",
+        &width_series,
+    )?;
+
+    // 5. Margin complexity of the random-label MLP across corruption levels.
+    let m_train = data.train.take(plan.margin_train)?;
+    say(&format!(
+        "margin complexity, MLP 1×512, n = {}",
+        m_train.len()
+    ));
+    let m_params = MarginSweepParams {
+        levels: plan.margin_levels.clone(),
+        fit: FitConfig {
+            max_epochs: plan.margin_epochs,
+            test_every: usize::MAX,
+            ..FitConfig::default()
+        },
+        ..MarginSweepParams::default()
+    };
+    let m_dir = runs_dir.join(format!("margin-mlp-1x512-n{}", m_train.len()));
+    let margin_runs = margin_sweep(
+        &m_train,
+        &w_test,
+        &m_params,
+        &mut |p| FitOptions {
+            checkpoint_dir: Some(m_dir.join(format!("level{p}"))),
+            checkpoint_every: 50,
+            progress: Some(progress_bar(ctx.quiet, &format!("p = {p}"))),
+        },
+        &device,
+    )?;
+    for r in &margin_runs {
+        rows.push(Row {
+            quantity: format!(
+                "margin complexity, MLP 1×512, p = {:.1}: gap → ‖X‖·R_A/(γn)",
+                r.level
+            ),
+            paper: if r.level == 0.0 {
+                "grows with the excess risk, true → random labels (Bartlett et al. 2017, Fig. 1–2)"
+                    .into()
+            } else {
+                "—".into()
+            },
+            ours: format!(
+                "{:.2} % → {}",
+                100.0 * r.gap,
+                complexity_text(r.margin.normalized)
+            ),
+            note: format!(
+                "{} epochs, train {:.2} %, R_A {:.3e}, ∏‖A‖σ {:.2}, γ {:.3} (10th percentile)",
+                r.epochs,
+                100.0 * r.train_accuracy,
+                r.margin.spectral.complexity,
+                r.margin.spectral.lipschitz,
+                r.margin.margin
+            ),
+        });
+    }
+    let gaps: Vec<f64> = margin_runs.iter().map(|r| r.gap).collect();
+    let complexities: Vec<f64> = margin_runs
+        .iter()
+        .map(|r| r.margin.normalized.unwrap_or(f64::INFINITY))
+        .collect();
+    rows.push(Row {
+        quantity: "margin complexity vs gap: Spearman rank correlation over the levels".into(),
+        paper: "in direct correlation".into(),
+        ours: format!("{:.3}", spearman(&gaps, &complexities)),
+        note: format!(
+            "parameter count the same at every level ({}); a measure, not a bound (log factors left out)",
+            ZhangModel::Mlp1x512.expected_parameters(nn_core::models::InputSpec::new(1, 28, 28, classes))
+        ),
+    });
+    let figure_margin = "margin_vs_gap.svg";
+    line_chart(
+        &ctx.out.join(figure_margin),
+        &format!(
+            "MLP 1×512 on {} MNIST images, label corruption p = 0 … 1: margin complexity vs gap",
+            m_train.len()
+        ),
+        "generalisation gap (train − test accuracy, %)",
+        "‖X‖·R_A / (γ·n)",
+        &[Series {
+            name: "spectrally-normalised margin complexity".into(),
+            points: margin_runs
+                .iter()
+                .filter_map(|r| r.margin.normalized.map(|c| (100.0 * r.gap, c)))
+                .collect(),
+        }],
+    )?;
     if !real {
         notes.push("GENERATED data stands in for MNIST: not comparable with the papers.".into());
     }
@@ -338,9 +677,36 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         profile: ctx.profile,
         data: provenance.into(),
         rows,
-        figures: vec![figure_rf.into(), figure_kernel.into()],
+        figures: vec![
+            figure_rf.into(),
+            figure_kernel.into(),
+            figure_width.into(),
+            figure_margin.into(),
+        ],
         notes,
         seconds: 0.0,
-        details: serde_json::json!({ "random_features": sweeps, "kernel": fits, "noise": NOISE }),
+        details: serde_json::json!({
+            "random_features": sweeps,
+            "kernel": fits,
+            "noise": NOISE,
+            "width_sweep": sweeps_w,
+            "margin": margin_runs,
+        }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spearman;
+
+    #[test]
+    fn spearman_ranks_by_hand() {
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 25.0, 100.0]) - 1.0).abs() < 1e-15);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-15);
+        // Ranks (0, 1, 2, 3) against (0, 2, 1, 3): 1 − 6·2/(4·15) = 0.8.
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]) - 0.8).abs() < 1e-12);
+        // Ties share the mean rank: (0.5, 0.5, 2) against (0, 1, 2) → 0.866….
+        let r = spearman(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]);
+        assert!((r - 3f64.sqrt() / 2.0).abs() < 1e-12, "{r}");
+    }
 }

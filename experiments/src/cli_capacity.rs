@@ -9,18 +9,28 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use classical::features::{labels, pixel_features};
+use generalization::FitConfig;
 use generalization::capacity::kernel::{KernelParams, kernel_interpolation, median_distance};
+use generalization::capacity::margin::MarginParams;
+use generalization::capacity::margin_sweep::{MarginRun, MarginSweepParams, margin_sweep};
 use generalization::capacity::random_features::{
     FeatureMap, RandomFeaturesParams, random_features_sweep,
 };
 use generalization::capacity::theorem1::Theorem1Network;
+use generalization::capacity::width_sweep::{
+    WidthPoint, WidthSweepOptions, WidthSweepParams, width_sweep,
+};
+use generalization::fit::FitOptions;
 use ndarray::Array2;
-use nn_core::data::DatasetName;
+use nn_core::data::{Dataset, DatasetName};
+use nn_core::optim::OptimizerConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::common::{load_data_or_generated, provenance_label};
+use crate::common::{
+    DeviceArg, ensure_dir, load_data_or_generated, progress_bar, provenance_label, write_json,
+};
 
 /// Arguments of `mathnn capacity`.
 #[derive(Args, Debug)]
@@ -52,6 +62,47 @@ pub struct CapacityData {
     pub json: bool,
 }
 
+/// Training of the width sweep and the margin runs (Adam, stop at 100 % training accuracy).
+#[derive(Args, Debug, Clone)]
+pub struct CapacityTraining {
+    /// Epoch budget per run.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_epochs: u32,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Train every run for the whole budget instead of stopping at 100 % training accuracy.
+    #[arg(long)]
+    pub fixed_budget: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl CapacityTraining {
+    /// The fit configuration: Adam at `lr`, test set at the last epoch only, batch order from `seed`.
+    pub fn fit_config(&self, seed: u64) -> Result<FitConfig> {
+        let config = FitConfig {
+            max_epochs: self.max_epochs as usize,
+            batch_size: self.batch_size as usize,
+            optimizer: OptimizerConfig::adam(self.lr),
+            test_every: usize::MAX,
+            stop_at_target: !self.fixed_budget,
+            seed,
+            ..FitConfig::default()
+        };
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--lr {}: {e}", self.lr))?;
+        Ok(config)
+    }
+}
+
 /// `mathnn capacity` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum CapacityCommand {
@@ -71,6 +122,44 @@ pub enum CapacityCommand {
         /// σ of the Fourier features (pixels in [0, 1]); `auto` = the median distance between training images.
         #[arg(long, default_value = "5", allow_negative_numbers = true)]
         bandwidth: String,
+    },
+    /// Width sweep: one-hidden-layer MLPs trained to zero training error (or the epoch budget), with and
+    /// without label noise; test error and margin complexity against the parameter count.
+    WidthSweep {
+        #[command(flatten)]
+        data: CapacityData,
+        /// Hidden widths (default 1, 2, 4, …, 4096).
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        widths: Vec<u32>,
+        /// Fractions of training labels made wrong (each label, with this probability, becomes a uniformly
+        /// random wrong class).
+        #[arg(long, value_delimiter = ',', default_value = "0,0.2")]
+        noise: Vec<f64>,
+        #[command(flatten)]
+        training: CapacityTraining,
+        /// Checkpoint folder: one run per (noise, width); a second call resumes.
+        #[arg(long, default_value = "runs/width-sweep")]
+        out: PathBuf,
+    },
+    /// Margin complexity (Bartlett et al. 2017) of the random-label MLPs across label-corruption levels,
+    /// beside their measured generalisation gap.
+    Margin {
+        #[command(flatten)]
+        data: CapacityData,
+        /// Model: mlp-1x512 or mlp-3x512.
+        #[arg(long, default_value = "mlp-1x512")]
+        model: String,
+        /// Label-corruption levels p (each label redrawn uniformly with probability p).
+        #[arg(long, value_delimiter = ',', default_value = "0,0.2,0.4,0.6,0.8,1")]
+        levels: Vec<f64>,
+        /// Quantile of the training margins taken as γ, in [0, 1).
+        #[arg(long, default_value_t = 0.1)]
+        quantile: f64,
+        #[command(flatten)]
+        training: CapacityTraining,
+        /// Checkpoint folder: one run per level; a second call resumes.
+        #[arg(long, default_value = "runs/margin")]
+        out: PathBuf,
     },
     /// Zhang et al.'s Theorem 1: a 2n + d weight ReLU network fitted to random labels of n images.
     Theorem1 {
@@ -98,7 +187,8 @@ struct Loaded {
     provenance: &'static str,
 }
 
-fn load(data: &CapacityData) -> Result<Loaded> {
+/// The first `--n` training and `--test` test images.
+fn load_sets(data: &CapacityData) -> Result<(Dataset, Dataset)> {
     let name: DatasetName = data.dataset.parse()?;
     if !matches!(name, DatasetName::Mnist | DatasetName::FashionMnist) {
         bail!("--dataset {name}: expected mnist or fashion-mnist");
@@ -115,6 +205,11 @@ fn load(data: &CapacityData) -> Result<Loaded> {
             train.len()
         );
     }
+    Ok((train, test))
+}
+
+fn load(data: &CapacityData) -> Result<Loaded> {
+    let (train, test) = load_sets(data)?;
     Ok(Loaded {
         x_train: pixel_features(&train)?,
         y_train: labels(&train)?,
@@ -225,6 +320,56 @@ pub fn theorem1_on_random_labels(
     })
 }
 
+/// A margin complexity, or why there is none.
+pub fn complexity_text(normalized: Option<f64>) -> String {
+    normalized.map_or_else(|| "undefined (γ ≤ 0)".into(), |c| format!("{c:.3e}"))
+}
+
+/// One line of the width sweep's table.
+pub fn width_line(p: &WidthPoint) -> String {
+    let margin = p
+        .margin
+        .as_ref()
+        .map_or_else(|| "—".into(), |m| complexity_text(m.normalized));
+    format!(
+        "noise {:>4.0}%  width {:>5}  {:>9} params  {:>4} epochs (fit at {:>4})  train err {:>6.2}%  test err {:>6.2}%  test loss {:>7.4}  margin complexity {margin}",
+        100.0 * p.label_noise,
+        p.width,
+        p.parameters,
+        p.epochs,
+        p.epochs_to_fit
+            .map_or_else(|| "—".into(), |e| e.to_string()),
+        100.0 * p.train_error,
+        100.0 * p.test_error,
+        p.test_loss,
+    )
+}
+
+/// Header of the margin table.
+pub fn margin_header() -> String {
+    format!(
+        "{:>5} {:>8} {:>7} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>11}",
+        "p", "changed", "epochs", "train", "test", "gap", "∏‖A‖σ", "R_A", "γ", "‖X‖R_A/γn"
+    )
+}
+
+/// One line of the margin table.
+pub fn margin_line(r: &MarginRun) -> String {
+    format!(
+        "{:>5.2} {:>7.1}% {:>7} {:>7.2}% {:>7.2}% {:>7.2}% {:>10.3e} {:>10.3e} {:>10.3e} {:>11}",
+        r.level,
+        100.0 * r.labels_changed,
+        r.epochs,
+        100.0 * r.train_accuracy,
+        100.0 * r.test_accuracy,
+        100.0 * r.gap,
+        r.margin.spectral.lipschitz,
+        r.margin.spectral.complexity,
+        r.margin.margin,
+        complexity_text(r.margin.normalized)
+    )
+}
+
 /// The default sweep: n/10 … 20n, dense around the threshold N = n.
 pub fn default_feature_counts(n: usize) -> Vec<usize> {
     let factors = [
@@ -300,6 +445,137 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                     100.0 * p.test_error
                 );
             }
+            Ok(())
+        }
+        CapacityCommand::WidthSweep {
+            data,
+            widths,
+            noise,
+            training,
+            out,
+        } => {
+            let (train, test) = load_sets(&data)?;
+            let classes = train.num_classes();
+            let most = (classes - 1) as f64 / classes as f64;
+            if let Some(eta) = noise.iter().find(|e| !(**e >= 0.0 && **e <= most)) {
+                bail!(
+                    "--noise {eta}: expected fractions in [0, {most}] (all labels random at {most})"
+                );
+            }
+            let params = WidthSweepParams {
+                widths: if widths.is_empty() {
+                    WidthSweepParams::default().widths
+                } else {
+                    widths.into_iter().map(|w| w as usize).collect()
+                },
+                label_noise: noise,
+                fit: training.fit_config(data.seed)?,
+                seed: data.seed,
+                margins: true,
+            };
+            let device = training.device.open()?;
+            let out = ensure_dir(&out)?;
+            let quiet = training.quiet || data.json;
+            let bar = progress_bar(quiet, "width sweep");
+            let options = WidthSweepOptions {
+                checkpoint_root: Some(out.clone()),
+                checkpoint_every: 25,
+                progress: Some(bar.clone()),
+            };
+            let started = Instant::now();
+            let points = width_sweep(
+                &train,
+                &test,
+                &params,
+                &options,
+                &mut |p| {
+                    if !quiet {
+                        bar.suspend(|| eprintln!("{}", width_line(p)));
+                    }
+                },
+                &device,
+            )?;
+            bar.finish_and_clear();
+            let seconds = started.elapsed().as_secs_f64();
+            write_json(&out.join("results.json"), &points)?;
+            let provenance = provenance_label(train.provenance);
+            if data.json {
+                return emit(&data, provenance, seconds, &points);
+            }
+            println!(
+                "width sweep on {} ({provenance}), n = {}, {} test images, ≤ {} epochs each, {seconds:.1} s",
+                data.dataset, data.n, data.test, params.fit.max_epochs
+            );
+            for p in &points {
+                println!("{}", width_line(p));
+            }
+            println!("wrote {}", out.join("results.json").display());
+            Ok(())
+        }
+        CapacityCommand::Margin {
+            data,
+            model,
+            levels,
+            quantile,
+            training,
+            out,
+        } => {
+            let model: generalization::ZhangModel = model.parse()?;
+            if model == generalization::ZhangModel::Lenet {
+                bail!(
+                    "--model lenet: expected mlp-1x512 or mlp-3x512 (the margin complexity needs dense layers)"
+                );
+            }
+            if let Some(p) = levels.iter().find(|p| !(**p >= 0.0 && **p <= 1.0)) {
+                bail!("--levels {p}: expected probabilities in [0, 1]");
+            }
+            if !(0.0..1.0).contains(&quantile) {
+                bail!("--quantile {quantile}: expected a value in [0, 1)");
+            }
+            let (train, test) = load_sets(&data)?;
+            let params = MarginSweepParams {
+                model,
+                levels,
+                fit: training.fit_config(data.seed)?,
+                seed: data.seed,
+                margin: MarginParams {
+                    quantile,
+                    ..MarginParams::default()
+                },
+            };
+            let device = training.device.open()?;
+            let out = ensure_dir(&out)?;
+            let quiet = training.quiet || data.json;
+            let started = Instant::now();
+            let runs = margin_sweep(
+                &train,
+                &test,
+                &params,
+                &mut |p| FitOptions {
+                    checkpoint_dir: Some(out.join(format!("{}-level{p}", model.as_str()))),
+                    checkpoint_every: 25,
+                    progress: Some(progress_bar(quiet, &format!("p = {p}"))),
+                },
+                &device,
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            write_json(&out.join("results.json"), &runs)?;
+            let provenance = provenance_label(train.provenance);
+            if data.json {
+                return emit(&data, provenance, seconds, &runs);
+            }
+            println!(
+                "margin complexity of {} on {} ({provenance}), n = {}, γ = {}th percentile margin, {seconds:.1} s",
+                model.title(),
+                data.dataset,
+                data.n,
+                100.0 * quantile
+            );
+            println!("{}", margin_header());
+            for r in &runs {
+                println!("{}", margin_line(r));
+            }
+            println!("wrote {}", out.join("results.json").display());
             Ok(())
         }
         CapacityCommand::Theorem1 { data } => {

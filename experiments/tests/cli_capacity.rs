@@ -56,6 +56,63 @@ fn each_subcommand_reports_json_on_generated_data() {
 }
 
 #[test]
+fn width_sweep_and_margin_report_json_and_resume_from_their_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ws");
+    let args = [
+        "width-sweep",
+        "--n",
+        "60",
+        "--test",
+        "30",
+        "--widths",
+        "2,64",
+        "--noise",
+        "0,0.2",
+        "--max-epochs",
+        "3",
+        "--quiet",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let first = json(&capacity(&args));
+    let points = first["result"].as_array().unwrap();
+    assert_eq!(points.len(), 4);
+    assert_eq!(points[1]["width"], 64);
+    assert_eq!(points[1]["parameters"], 64 * 785 + 10 * 65);
+    assert!(points[3]["labels_changed"].as_u64().unwrap() > 0);
+    assert!(out.join("results.json").is_file());
+    // A second call finds every run finished in its checkpoint and reports the same numbers.
+    let again = json(&capacity(&args));
+    assert_eq!(again["result"], first["result"]);
+
+    let m_out = dir.path().join("margin");
+    let m = json(&capacity(&[
+        "margin",
+        "--n",
+        "50",
+        "--test",
+        "20",
+        "--levels",
+        "0,1",
+        "--max-epochs",
+        "2",
+        "--quiet",
+        "--json",
+        "--out",
+        m_out.to_str().unwrap(),
+    ]));
+    let runs = m["result"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        let gap = r["train_accuracy"].as_f64().unwrap() - r["test_accuracy"].as_f64().unwrap();
+        assert!((r["gap"].as_f64().unwrap() - gap).abs() < 1e-12);
+        assert!(r["margin"]["spectral"]["complexity"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
 fn bad_arguments_are_one_clear_line() {
     for (args, needle) in [
         (
@@ -75,6 +132,29 @@ fn bad_arguments_are_one_clear_line() {
             "mnist or fashion-mnist",
         ),
         (vec!["theorem1", "--n", "0"], "--n"),
+        (
+            vec!["width-sweep", "--n", "20", "--noise", "0.95"],
+            "--noise 0.95",
+        ),
+        (
+            vec!["width-sweep", "--n", "20", "--widths", "4,0"],
+            "--widths",
+        ),
+        (
+            vec!["width-sweep", "--n", "20", "--max-epochs", "0"],
+            "--max-epochs",
+        ),
+        (vec!["width-sweep", "--n", "20", "--lr=-1"], "--lr"),
+        (
+            vec!["margin", "--n", "20", "--model", "lenet"],
+            "--model lenet",
+        ),
+        (
+            vec!["margin", "--n", "20", "--levels", "0,1.5"],
+            "--levels 1.5",
+        ),
+        (vec!["margin", "--n", "20", "--quantile", "1"], "--quantile"),
+        (vec!["margin", "--n", "20", "--model", "resnet"], "resnet"),
     ] {
         assert_clean_failure(capacity(&args), &[needle]);
     }
