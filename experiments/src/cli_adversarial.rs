@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use nn_core::device::DeviceChoice;
 
 use crate::cli_train::{RunConfig, load_trained};
+use crate::common::count;
 use crate::common::{DeviceArg, load_data, new_model, progress_bar, provenance_label, write_json};
 
 /// Arguments of `mathnn uap`.
@@ -84,10 +85,10 @@ pub struct TrainAugArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Train on the first N training images.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 5000)]
     pub limit_train: usize,
     /// Epochs (Adam, batch 64).
-    #[arg(long, default_value_t = 3)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 3)]
     pub epochs: usize,
     /// Adam learning rate.
     #[arg(long, default_value_t = 3e-3)]
@@ -105,7 +106,7 @@ pub struct TrainAugArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Test images for the reported accuracy.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 1000)]
     pub eval: usize,
     /// Output directory (config.json, model.safetensors, metrics.json).
     #[arg(long)]
@@ -192,7 +193,7 @@ pub struct Common {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Held-out test images used to measure fooling rates.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 1000)]
     pub eval: usize,
     /// Do not clip x + v to [0, 1] (the official UAP / singular-fool code does not clip).
     #[arg(long)]
@@ -220,10 +221,10 @@ pub struct SvArgs {
     #[arg(long, default_value = "5")]
     pub q: String,
     /// Training images the Jacobian is stacked over.
-    #[arg(long, default_value_t = 64)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 64)]
     pub images: usize,
     /// Power-method iterations.
-    #[arg(long, default_value_t = 30)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 30)]
     pub iters: usize,
     /// Budget: the perturbation is scaled to ‖v‖_p = eps (input units, [0, 1] pixels).
     #[arg(long, default_value_t = 0.2)]
@@ -248,16 +249,16 @@ pub struct UapRunArgs {
     #[arg(long, default_value = "inf")]
     pub p: String,
     /// Training images X.
-    #[arg(long, default_value_t = 500)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 500)]
     pub images: usize,
     /// Maximum passes over X.
-    #[arg(long, default_value_t = 4)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 4)]
     pub passes: usize,
     /// Stop at fooling ≥ 1 − delta on X.
     #[arg(long, default_value_t = 0.2)]
     pub delta: f64,
     /// Images per batched DeepFool call (1 = exact sequential algorithm).
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 1)]
     pub chunk: usize,
     /// Seed of the shuffles.
     #[arg(long, default_value_t = 0)]
@@ -276,10 +277,10 @@ pub struct PgdArgs {
     #[arg(long, default_value_t = 0.2)]
     pub eps: f64,
     /// Steps (step size ε/10).
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 300)]
     pub steps: usize,
     /// Training images.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 5000)]
     pub images: usize,
     /// Seed of the batch order.
     #[arg(long, default_value_t = 0)]
@@ -308,7 +309,7 @@ pub struct DeepFoolArgs {
     #[command(flatten)]
     pub common: Common,
     /// Test images to attack (only the correctly classified ones are kept).
-    #[arg(long, default_value_t = 500)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 500)]
     pub images: usize,
     /// Norm of the minimal perturbation: 2 or `inf`.
     #[arg(long, default_value = "2")]
@@ -330,16 +331,16 @@ pub struct SubstituteArgs {
     #[arg(long, default_value_t = 150)]
     pub seed_images: usize,
     /// Substitute training rounds ρ_max (ρ_max − 1 Jacobian augmentations).
-    #[arg(long, default_value_t = 6)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 6)]
     pub rounds: usize,
     /// Jacobian augmentation step λ, signed (cleverhans starts with −λ, towards the boundary).
     #[arg(long, default_value_t = -0.1, allow_negative_numbers = true)]
     pub lambda: f64,
     /// Flip the sign of λ every TAU rounds (cleverhans: 3); 0: never.
-    #[arg(long, default_value_t = 3)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 3)]
     pub tau: usize,
     /// Substitute training epochs per round.
-    #[arg(long, default_value_t = 10)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 10)]
     pub epochs: usize,
     /// FGSM budget ε on the substitute.
     #[arg(long, default_value_t = 0.3)]
@@ -359,10 +360,10 @@ fn parse_substitute(s: &str, input: InputSpec) -> Result<ModelConfig> {
     if let Some(w) = widths {
         config.mlp_widths = w
             .split(',')
-            .map(|x| x.trim().parse::<usize>())
+            .map(count::<1, 65_536>)
             .collect::<std::result::Result<_, _>>()
-            .with_context(|| {
-                format!("invalid --substitute `{s}`: expected mlp:W1,W2,… with integer widths")
+            .map_err(|e| {
+                anyhow::anyhow!("invalid --substitute `{s}`: expected mlp:W1,W2,… with widths: {e}")
             })?;
     }
     Ok(config)

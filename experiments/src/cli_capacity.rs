@@ -28,6 +28,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::common::count;
 use crate::common::{
     DeviceArg, ensure_dir, load_data_or_generated, progress_bar, provenance_label, write_json,
 };
@@ -46,10 +47,10 @@ pub struct CapacityData {
     #[arg(long, default_value = "mnist")]
     pub dataset: String,
     /// Training images (the first n of the training set).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 2000)]
     pub n: usize,
     /// Test images (the first ones of the test set).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(value_parser = count::<1, 10_000_000>, long, default_value_t = 2000)]
     pub test: usize,
     /// Data directory (else MATHNN_DATA, the cache; generated data as a labelled fallback).
     #[arg(long)]
@@ -111,7 +112,7 @@ pub enum CapacityCommand {
         #[command(flatten)]
         data: CapacityData,
         /// Feature counts, increasing (default: n/10 … 20n, 13 values around the threshold N = n).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = count::<1, 10_000_000>)]
         features: Vec<usize>,
         /// Ridge values λ ≥ 0 (0 = minimum-norm solution).
         #[arg(long, value_delimiter = ',', default_value = "0,1e-3,1e-1")]

@@ -14,6 +14,7 @@ use generalization::dip::{
 };
 use nn_core::data::image_io::{load_image, save_image};
 
+use crate::common::count;
 use crate::common::{DeviceArg, ensure_dir, progress_bar, write_json};
 use crate::plot::{Series, curve_chart_at};
 
@@ -44,7 +45,7 @@ pub struct SrArgs {
     #[command(flatten)]
     pub common: CommonDipArgs,
     /// Magnification: 2, 4 or 8.
-    #[arg(long, default_value_t = 4)]
+    #[arg(value_parser = count::<1, 64>, long, default_value_t = 4)]
     pub factor: usize,
     /// IMAGE is already the low-resolution input (no clean image to compare with unless --clean).
     #[arg(long)]
@@ -58,7 +59,7 @@ pub struct CommonDipArgs {
     pub image: PathBuf,
     /// Crop to the centred square and resize (area average) to SIDE × SIDE; a multiple of 32. Default:
     /// the image as it is (its sides must then be multiples of 32).
-    #[arg(long)]
+    #[arg(value_parser = count::<8, 16_384>, long)]
     pub side: Option<usize>,
     /// The clean image, to report PSNR/SSIM (default: IMAGE itself when noise is added with --sigma).
     #[arg(long)]

@@ -13,6 +13,7 @@ use ndarray::Array4;
 use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
+use crate::common::count;
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar, provenance_label};
 use crate::gan_comparison::{Evaluator, fmt_scores};
 use crate::reproduce::{Context, Profile};
@@ -47,10 +48,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "mlp")]
     pub arch: String,
     /// Generator iterations in total (a resumed run continues to this count).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 1000)]
     pub iters: usize,
     /// Checkpoint (and sample grid) every K iterations.
-    #[arg(long, default_value_t = 200)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 200)]
     pub checkpoint_every: usize,
     /// Checkpoint directory.
     #[arg(long)]
@@ -75,7 +76,7 @@ pub struct SampleArgs {
     /// Checkpoint directory written by `mathnn gan train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    #[arg(long, default_value_t = 64)]
+    #[arg(value_parser = count::<1, 10_000_000>, long, default_value_t = 64)]
     pub n: usize,
     /// Output: *.png (grid) or *.npy.
     #[arg(long)]
@@ -92,13 +93,13 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Generated images (and MNIST-test images) compared.
-    #[arg(long, default_value_t = 10000)]
+    #[arg(value_parser = count::<1, 10_000_000>, long, default_value_t = 10000)]
     pub n: usize,
     /// Domain-classifier directory: trained there on first use (3 epochs, 50k MNIST images), then reused.
     #[arg(long)]
     pub classifier: Option<PathBuf>,
     /// Landmark draws of the Geometry Score (2000 pixel vectors, L0 = 64, γ = 1/128).
-    #[arg(long, default_value_t = 100)]
+    #[arg(value_parser = count::<1, 100_000>, long, default_value_t = 100)]
     pub gs_draws: usize,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

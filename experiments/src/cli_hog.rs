@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::count;
 use anyhow::{Context, Result, bail};
 use candle_core::{Device, Tensor};
 use clap::Args;
@@ -21,7 +22,7 @@ pub struct HogArgs {
     /// `hog(image.astype(np.float64))`.
     pub image: PathBuf,
     /// Number of orientation bins over [0°, 180°).
-    #[arg(long, default_value_t = 9)]
+    #[arg(value_parser = count::<1, 10_000>, long, default_value_t = 9)]
     pub orientations: usize,
     /// Cell size in pixels, ROWS,COLS (or one number for square cells).
     #[arg(long, default_value = "8,8", value_parser = parse_pair)]

@@ -11,6 +11,7 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyError, read_npy};
 use serde_json::json;
 
+use crate::common::count;
 use crate::common::progress_bar;
 
 /// Arguments of `mathnn fid`.
@@ -35,7 +36,7 @@ pub struct InceptionScoreArgs {
     /// Class probabilities (.npy, N × C, rows summing to 1).
     pub probs: PathBuf,
     /// Number of contiguous splits (the original protocol: 10).
-    #[arg(long, default_value_t = 10)]
+    #[arg(value_parser = count::<1, 100_000>, long, default_value_t = 10)]
     pub splits: usize,
     /// Print `{"mean": m, "std": s}`.
     #[arg(long)]
@@ -50,10 +51,10 @@ pub struct KidArgs {
     /// Second feature matrix (.npy, M × D).
     pub b: PathBuf,
     /// Number of random subsets.
-    #[arg(long, default_value_t = 100)]
+    #[arg(value_parser = count::<1, 100_000>, long, default_value_t = 100)]
     pub subsets: usize,
     /// Subset size (capped at min(N, M)).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(value_parser = count::<1, 10_000_000>, long, default_value_t = 1000)]
     pub subset_size: usize,
     /// Seed of the subsets.
     #[arg(long, default_value_t = 0)]
@@ -71,16 +72,16 @@ pub struct GsArgs {
     /// Optional point cloud B (.npy, M × D): then the Geometry Score of A and B is printed too.
     pub b: Option<PathBuf>,
     /// Landmarks per draw (L_0), drawn with replacement.
-    #[arg(long, default_value_t = 64)]
+    #[arg(value_parser = count::<1, 100_000>, long, default_value_t = 64)]
     pub landmarks: usize,
     /// Relaxation γ (α_max = γ · max witness–landmark distance); default N/640000 as the reference.
     #[arg(long)]
     pub gamma: Option<f64>,
     /// Number of RLT entries.
-    #[arg(long, default_value_t = 100)]
+    #[arg(value_parser = count::<1, 10_000>, long, default_value_t = 100)]
     pub i_max: usize,
     /// Number of landmark draws.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(value_parser = count::<1, 10_000_000>, long, default_value_t = 1000)]
     pub n: usize,
     /// Seed of the landmark draws.
     #[arg(long, default_value_t = 0)]
@@ -105,7 +106,7 @@ pub struct RltArgs {
     #[arg(long)]
     pub gamma: f64,
     /// Number of RLT entries.
-    #[arg(long, default_value_t = 100)]
+    #[arg(value_parser = count::<1, 10_000>, long, default_value_t = 100)]
     pub i_max: usize,
     /// Print `{"rlt": [...], "alpha_max": a, "bars": [[b, d], ...]}`.
     #[arg(long)]

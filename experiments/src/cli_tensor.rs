@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::common::count;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
@@ -21,7 +22,7 @@ pub struct TtSvdArgs {
     #[arg(long, default_value_t = 1e-8)]
     pub eps: f64,
     /// Cap on every TT rank (default: none).
-    #[arg(long)]
+    #[arg(value_parser = count::<1, 100_000>, long)]
     pub max_rank: Option<usize>,
     /// Print {"ranks", "rel_error", "seconds"} as JSON.
     #[arg(long)]
@@ -104,10 +105,10 @@ pub struct CpAlsArgs {
     /// Tensor file (.npy: f32 or f64, C or Fortran order, at least 2 dimensions).
     pub tensor: PathBuf,
     /// CP rank R.
-    #[arg(long)]
+    #[arg(value_parser = count::<1, 100_000>, long)]
     pub rank: usize,
     /// Maximum number of ALS sweeps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 100)]
     pub iters: usize,
     /// Seed of the uniform [0, 1) random start (ignored with --init).
     #[arg(long, default_value_t = 0)]

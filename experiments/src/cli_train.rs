@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use nn_core::data::{Dataset, DatasetName, TrainTest};
 use nn_core::models::{ModelConfig, ModelKind, parameter_count};
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{
     DeviceArg, input_spec, load_data, new_model, progress_bar, provenance_label, write_json,
 };
+use crate::common::{count, schedule_arg};
 
 /// Arguments of `mathnn train`.
 #[derive(Args, Debug, Clone)]
@@ -25,7 +26,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "lenet")]
     pub model: String,
     /// Number of epochs.
-    #[arg(long, default_value_t = 3)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 3)]
     pub epochs: usize,
     /// Seed of the weights and of the batch order.
     #[arg(long, default_value_t = 0)]
@@ -37,7 +38,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 64)]
     pub batch_size: usize,
     /// Optimiser: adam or sgd.
     #[arg(long, default_value = "adam")]
@@ -58,10 +59,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "512,512")]
     pub mlp_widths: String,
     /// Use only the first N training images.
-    #[arg(long)]
+    #[arg(value_parser = count::<1, 100_000_000>, long)]
     pub limit_train: Option<usize>,
     /// Use only the first N test images.
-    #[arg(long)]
+    #[arg(value_parser = count::<1, 100_000_000>, long)]
     pub limit_test: Option<usize>,
     /// Also measure exact training-set accuracy after each epoch.
     #[arg(long)]
@@ -100,40 +101,14 @@ pub struct RunMetrics {
     pub threads: usize,
 }
 
-fn parse_schedule(s: &str) -> Result<LrSchedule> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let num = |v: &str| {
-        v.parse::<f64>()
-            .with_context(|| format!("--schedule `{s}`: `{v}` is not a number"))
-    };
-    Ok(match parts.as_slice() {
-        ["constant"] => LrSchedule::Constant,
-        ["exp", g] => LrSchedule::Exponential { gamma: num(g)? },
-        ["step", every, g] => LrSchedule::Step {
-            every: every
-                .parse()
-                .with_context(|| format!("--schedule `{s}`: `{every}` is not a whole number"))?,
-            gamma: num(g)?,
-        },
-        ["cosine"] => LrSchedule::Cosine {
-            epochs: 0,
-            min_lr: 0.0,
-        },
-        _ => bail!(
-            "invalid --schedule `{s}`: expected constant, exp:GAMMA, step:EVERY:GAMMA or cosine"
-        ),
-    })
-}
-
-fn parse_widths(s: &str) -> Result<Vec<usize>> {
+/// Hidden widths `W1,W2,…`, each a count in 1 … 65,536 (784 × 65,536 f32 weights is already 205 MB).
+pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
     if s.trim().is_empty() {
         return Ok(Vec::new());
     }
     s.split(',')
         .map(|w| {
-            w.trim()
-                .parse::<usize>()
-                .with_context(|| format!("invalid --mlp-widths `{s}`: `{w}` is not a whole number"))
+            count::<1, 65_536>(w).map_err(|e| anyhow::anyhow!("invalid --mlp-widths `{s}`: {e}"))
         })
         .collect()
 }
@@ -156,7 +131,7 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
         },
         other => bail!("unknown --optimizer `{other}`: expected adam or sgd"),
     };
-    let mut schedule = parse_schedule(&args.schedule)?;
+    let mut schedule = schedule_arg(&args.schedule)?;
     if let LrSchedule::Cosine { epochs, .. } = &mut schedule {
         *epochs = args.epochs;
     }
@@ -317,7 +292,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Use only the first N images.
-    #[arg(long)]
+    #[arg(value_parser = count::<1, 100_000_000>, long)]
     pub limit: Option<usize>,
     #[command(flatten)]
     pub device: DeviceArg,

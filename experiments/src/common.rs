@@ -37,6 +37,32 @@ impl DeviceArg {
     }
 }
 
+/// A count from the command line: a whole number in `[LO, HI]`. Every count that sizes work or memory
+/// goes through it, so 0 (meaningless), negative numbers and absurd sizes (`18446744073709551615`) end as a
+/// clap error naming the argument instead of a silent empty run or an allocation failure.
+pub fn count<const LO: usize, const HI: usize>(s: &str) -> std::result::Result<usize, String> {
+    let v: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number (expected {LO} … {HI})"))?;
+    if (LO..=HI).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is out of range: expected {LO} … {HI}"))
+    }
+}
+
+/// `--schedule`: nn-core's parser and its one validation, the error naming the flag.
+pub fn schedule_arg(s: &str) -> Result<nn_core::optim::LrSchedule> {
+    s.parse().map_err(|e: nn_core::NnError| {
+        anyhow::anyhow!(
+            "--{}",
+            e.to_string()
+                .replace("invalid argument `schedule`: ", "schedule ")
+        )
+    })
+}
+
 /// Loads `name` through `--data-dir`, `MATHNN_DATA` and the cache.
 pub fn load_data(name: DatasetName, data_dir: Option<&Path>) -> Result<TrainTest> {
     let locator = DataLocator::from_env(data_dir.map(Path::to_path_buf));

@@ -72,7 +72,8 @@ enum Command {
     Gan(cli_gan::GanArgs),
     /// Deep image prior: restore one image (denoise, inpaint) by fitting an untrained network to it.
     Dip(cli_dip::DipArgs),
-    /// Capacity and interpolation: random-features double descent, Theorem 1 network, kernel interpolation.
+    /// Capacity and interpolation: random-features double descent, Theorem 1 network, kernel interpolation,
+    /// MLP width sweep, margin complexity.
     Capacity(cli_capacity::CapacityArgs),
     /// HOG descriptor of one image, exactly as skimage.feature.hog 0.26 (f64 .npy), and its visualisation.
     Hog(cli_hog::HogArgs),

@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::common::{
     DeviceArg, ensure_dir, load_data, load_data_or_generated, progress_bar, write_json,
 };
+use crate::common::{count, schedule_arg};
 use crate::plot::{Series, curve_chart_at};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 use plotters::prelude::SeriesLabelPosition;
@@ -45,13 +46,13 @@ pub struct RandomLabelsArgs {
     #[arg(long, default_value = "all")]
     pub corruption: String,
     /// Training images (the first N of the training set).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 1000)]
     pub train_size: usize,
     /// Test images (the first N of the test set; default all).
-    #[arg(long)]
+    #[arg(value_parser = count::<1, 100_000_000>, long)]
     pub test_size: Option<usize>,
     /// Epoch cap.
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 300)]
     pub max_epochs: usize,
     /// Stop at this exact training accuracy (in (0, 1]).
     #[arg(long, default_value_t = 1.0)]
@@ -68,14 +69,15 @@ pub struct RandomLabelsArgs {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    /// Learning-rate schedule: constant or exp:GAMMA (Zhang et al.: exp:0.95 with SGD).
+    /// Learning-rate schedule: constant, exp:GAMMA (Zhang et al.: exp:0.95 with SGD), step:EVERY:GAMMA or
+    /// cosine.
     #[arg(long, default_value = "constant")]
     pub schedule: String,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 128)]
     pub batch_size: usize,
     /// Evaluate the test set every K epochs (and at the last).
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 1)]
     pub test_every: usize,
     /// Output directory: one checkpointed run per condition, and results.json.
     #[arg(long, default_value = "runs/random-labels")]
@@ -140,18 +142,10 @@ fn fit_config(args: &RandomLabelsArgs) -> Result<FitConfig> {
         "sgd" => OptimizerConfig::sgd(args.lr.unwrap_or(0.01), args.momentum),
         other => bail!("unknown --optimizer `{other}`: expected adam or sgd"),
     };
-    let schedule = match args.schedule.split_once(':') {
-        None if args.schedule == "constant" => LrSchedule::Constant,
-        Some(("exp", g)) => LrSchedule::Exponential {
-            gamma: g.parse().with_context(|| {
-                format!("--schedule `{}`: `{g}` is not a number", args.schedule)
-            })?,
-        },
-        _ => bail!(
-            "invalid --schedule `{}`: expected constant or exp:GAMMA",
-            args.schedule
-        ),
-    };
+    let mut schedule = schedule_arg(&args.schedule)?;
+    if let LrSchedule::Cosine { epochs, .. } = &mut schedule {
+        *epochs = args.max_epochs;
+    }
     let config = FitConfig {
         max_epochs: args.max_epochs,
         target_accuracy: args.target,
@@ -784,8 +778,21 @@ mod tests {
         let c = fit_config(&args).unwrap();
         assert_eq!(c.optimizer, OptimizerConfig::sgd(0.01, 0.9));
         assert_eq!(c.schedule, LrSchedule::Exponential { gamma: 0.95 });
+        // Cosine decays over the epoch cap; an invalid decay is refused naming the flag.
         args.schedule = "cosine".into();
-        assert!(fit_config(&args).is_err());
+        assert_eq!(
+            fit_config(&args).unwrap().schedule,
+            LrSchedule::Cosine {
+                epochs: 5,
+                min_lr: 0.0
+            }
+        );
+        args.schedule = "exp:-0.5".into();
+        let err = fit_config(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("--schedule") && err.contains("decay factor"),
+            "{err}"
+        );
         args.schedule = "constant".into();
         args.target = 1.5;
         let err = fit_config(&args).unwrap_err().to_string();

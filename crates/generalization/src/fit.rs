@@ -120,6 +120,7 @@ impl FitConfig {
                 return Err(GenError::invalid(name, "must be at least 1"));
             }
         }
+        self.schedule.validate()?;
         Ok(self.optimizer.validate()?)
     }
 }

@@ -135,9 +135,41 @@ pub fn load_into_varmap(
                 ),
             });
         }
+        check_finite(&key, t, path)?;
         var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
     }
     Ok(())
+}
+
+/// An error naming `path` and the tensor `name` when it holds a NaN or an infinity.
+fn check_finite(name: &str, t: &Tensor, path: &Path) -> Result<()> {
+    match first_non_finite(t)? {
+        None => Ok(()),
+        Some((index, value)) => Err(NnError::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!(
+                "tensor `{name}` holds a non-finite value ({value} at flat index {index}); the \
+                 checkpoint is damaged or its run diverged"
+            ),
+        }),
+    }
+}
+
+/// The first NaN or infinite element of a floating-point tensor (flat index and value); integer tensors
+/// have none.
+pub fn first_non_finite(t: &Tensor) -> Result<Option<(usize, f32)>> {
+    if !t.dtype().is_float() {
+        return Ok(None);
+    }
+    let values = t
+        .to_device(&Device::Cpu)?
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok(values
+        .iter()
+        .position(|v| !v.is_finite())
+        .map(|i| (i, values[i])))
 }
 
 /// Saves the variables of `varmap` to `path` (safetensors, atomically).
@@ -150,6 +182,9 @@ pub fn load_varmap(varmap: &VarMap, path: &Path) -> Result<()> {
     let tensors = load_tensors(path, &Device::Cpu)?;
     load_into_varmap(varmap, &tensors, "", path)
 }
+
+/// The version of `state.json` this build writes and reads.
+pub const RUN_STATE_FORMAT: u32 = 1;
 
 /// The file name of a run checkpoint's commit point.
 pub const RUN_STATE_FILE: &str = "state.json";
@@ -201,7 +236,7 @@ pub fn save_run<C: Serialize + Clone, H: Serialize + Clone>(
     tensors.extend(optimizer.state_tensors());
     save_tensors(&tensors, &dir.join(&weights))?;
     let state = RunState {
-        format: 1,
+        format: RUN_STATE_FORMAT,
         model: id.model.clone(),
         config: id.config.clone(),
         data: id.data.to_string(),
@@ -242,6 +277,15 @@ where
         return Ok(None);
     }
     let state: RunState<C, H> = read_json(&path)?;
+    if state.format != RUN_STATE_FORMAT {
+        return Err(NnError::Checkpoint {
+            path,
+            reason: format!(
+                "state format version {} is not supported (this mathnn reads version {RUN_STATE_FORMAT})",
+                state.format
+            ),
+        });
+    }
     let mismatch = |what: &str, saved: String, now: String| NnError::Checkpoint {
         path: path.clone(),
         reason: format!(
@@ -279,6 +323,12 @@ where
     let weights_path = dir.join(&state.weights);
     // Loaded on the CPU; `load_into_varmap` and `load_state` move each tensor to its variable's device.
     let tensors = load_tensors(&weights_path, &Device::Cpu)?;
+    // The optimiser state too: a NaN moment would poison the first step after resuming.
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        check_finite(name, &tensors[name], &weights_path)?;
+    }
     load_into_varmap(varmap, &tensors, "model.", &weights_path)?;
     optimizer.load_state(&tensors, state.steps)?;
     Ok(Some(state))

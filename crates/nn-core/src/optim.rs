@@ -179,6 +179,46 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
+    /// Checks the schedule once, for every caller: a decay factor `gamma` in `(0, 1]` (a negative one
+    /// would flip the sign of the rate every step, 0 would stop learning, > 1 would grow it without
+    /// bound), a step period of at least one epoch, a finite `min_lr ≥ 0`. `Cosine { epochs: 0 }` means
+    /// "the run's epoch budget", which the caller fills in.
+    pub fn validate(&self) -> Result<()> {
+        let decay = |gamma: f64| {
+            if gamma > 0.0 && gamma <= 1.0 {
+                Ok(())
+            } else {
+                Err(NnError::invalid(
+                    "schedule",
+                    format!("decay factor {gamma}: expected a number in (0, 1]"),
+                ))
+            }
+        };
+        match *self {
+            LrSchedule::Constant => Ok(()),
+            LrSchedule::Exponential { gamma } => decay(gamma),
+            LrSchedule::Step { every, gamma } => {
+                if every == 0 {
+                    return Err(NnError::invalid(
+                        "schedule",
+                        "step period 0: expected at least 1 epoch",
+                    ));
+                }
+                decay(gamma)
+            }
+            LrSchedule::Cosine { min_lr, .. } => {
+                if min_lr.is_finite() && min_lr >= 0.0 {
+                    Ok(())
+                } else {
+                    Err(NnError::invalid(
+                        "schedule",
+                        format!("cosine min_lr {min_lr}: expected a finite number ≥ 0"),
+                    ))
+                }
+            }
+        }
+    }
+
     /// The learning rate at `epoch` for base rate `base`.
     pub fn lr_at(&self, base: f64, epoch: usize) -> f64 {
         match *self {
@@ -190,6 +230,42 @@ impl LrSchedule {
                 min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
             }
         }
+    }
+}
+
+/// `constant`, `exp:GAMMA`, `step:EVERY:GAMMA` or `cosine` (to 0 over the run's epochs), validated.
+impl std::str::FromStr for LrSchedule {
+    type Err = NnError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: String| NnError::invalid("schedule", format!("`{s}`: {why}"));
+        let number = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| bad(format!("`{v}` is not a number")))
+        };
+        let schedule = match s.split(':').collect::<Vec<_>>().as_slice() {
+            ["constant"] => LrSchedule::Constant,
+            ["exp", g] => LrSchedule::Exponential { gamma: number(g)? },
+            ["step", every, g] => LrSchedule::Step {
+                every: every
+                    .parse()
+                    .map_err(|_| bad(format!("`{every}` is not a whole number")))?,
+                gamma: number(g)?,
+            },
+            ["cosine"] => LrSchedule::Cosine {
+                epochs: 0,
+                min_lr: 0.0,
+            },
+            _ => {
+                return Err(bad(
+                    "expected constant, exp:GAMMA, step:EVERY:GAMMA or cosine".into(),
+                ));
+            }
+        };
+        schedule
+            .validate()
+            .map_err(|e| bad(e.to_string().replace("invalid argument `schedule`: ", "")))?;
+        Ok(schedule)
     }
 }
 

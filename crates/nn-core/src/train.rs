@@ -80,6 +80,7 @@ impl TrainConfig {
         if self.eval_batch_size == 0 {
             return Err(NnError::invalid("eval_batch_size", "must be at least 1"));
         }
+        self.schedule.validate()?;
         self.optimizer.validate()
     }
 }

@@ -159,6 +159,60 @@ fn checkpoint_of_another_run_is_refused() {
 }
 
 #[test]
+fn nan_weights_and_unknown_state_versions_are_refused_on_resume() {
+    let d = data();
+    let resume = |dir: &std::path::Path| {
+        let (varmap, m) = model(ModelKind::Mlp, 1);
+        let cfg = TrainConfig {
+            epochs: 2,
+            seed: 9,
+            batch_size: 64,
+            ..TrainConfig::default()
+        };
+        let opts = TrainOptions {
+            checkpoint_dir: Some(dir.to_path_buf()),
+            progress: None,
+        };
+        train(m.as_ref(), &varmap, &d.train, None, &cfg, &opts)
+            .unwrap_err()
+            .to_string()
+    };
+    // A weight file with one NaN: the error names the file and the tensor.
+    let dir = tempfile::tempdir().unwrap();
+    run(ModelKind::Mlp, 1, Some(dir.path()), &d);
+    let weights = dir.path().join("weights-epoch1.safetensors");
+    let mut tensors =
+        nn_core::checkpoint::load_tensors(&weights, &candle_core::Device::Cpu).unwrap();
+    let key = tensors
+        .keys()
+        .find(|k| k.ends_with("fc1.weight"))
+        .unwrap()
+        .clone();
+    let t = &tensors[&key];
+    let mut v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v[7] = f32::NAN;
+    let damaged = candle_core::Tensor::from_vec(v, t.dims(), &candle_core::Device::Cpu).unwrap();
+    tensors.insert(key.clone(), damaged);
+    nn_core::checkpoint::save_tensors(&tensors, &weights).unwrap();
+    let err = resume(dir.path());
+    assert!(
+        err.contains(&key) && err.contains("non-finite") && err.contains("weights-epoch1"),
+        "{err}"
+    );
+    // A state.json from a newer format: refused with both versions.
+    let dir = tempfile::tempdir().unwrap();
+    run(ModelKind::Mlp, 1, Some(dir.path()), &d);
+    let state = dir.path().join("state.json");
+    let text = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, text.replacen("\"format\": 1", "\"format\": 7", 1)).unwrap();
+    let err = resume(dir.path());
+    assert!(
+        err.contains("version 7") && err.contains("version 1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn divergence_is_an_error_not_a_nan_model() {
     let d = data();
     let (varmap, m) = model(ModelKind::Mlp, 1);
