@@ -13,8 +13,8 @@ use ndarray::Array4;
 use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
-use crate::common::count;
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar, provenance_label};
+use crate::common::{count, ensure_memory};
 use crate::gan_comparison::{Evaluator, fmt_scores};
 use crate::reproduce::{Context, Profile};
 
@@ -207,9 +207,11 @@ fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
 }
 
 fn run_sample(a: SampleArgs, device: &Device) -> Result<()> {
-    if a.n == 0 {
-        bail!("invalid --n 0: expected at least 1 image");
-    }
+    // The images (f32), a host copy and, for .npy, the array written: three 28×28 copies per image.
+    ensure_memory(
+        &format!("--n {}", a.n),
+        (a.n as u64).checked_mul(3 * 28 * 28 * 4),
+    )?;
     let (_, generator, it) = load_generator(&a.checkpoint, device)?;
     let images = generate(&generator, a.n, a.seed)?.to_device(&Device::Cpu)?;
     match a.out.extension().and_then(|e| e.to_str()) {

@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use gan_eval::gs::{GsConfig, mean_rlt_with_progress, relative_living_times};
-use gan_eval::{FidRoute, FrechetStats, fid_with_route, geometry_score, inception_score, kid};
+use gan_eval::{
+    FidRoute, FrechetStats, fid_from_features, fid_with_route, geometry_score, inception_score, kid,
+};
 use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyError, read_npy};
 use serde_json::json;
 
-use crate::common::count;
 use crate::common::progress_bar;
+use crate::common::{count, ensure_memory};
 
 /// Arguments of `mathnn fid`.
 #[derive(Args, Debug)]
@@ -203,6 +205,12 @@ fn print_json(value: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// Bytes of the FID statistics route in dimension d: two d × d covariances and the eigensolver's d × d
+/// work matrices (about six in all), f64; `None` when it overflows.
+fn covariance_bytes(d: usize) -> Option<u64> {
+    (d as u64).checked_mul(d as u64)?.checked_mul(6 * 8)
+}
+
 /// `mathnn fid`.
 pub fn run_fid(args: FidArgs) -> Result<()> {
     let route = match args.route.as_str() {
@@ -212,9 +220,18 @@ pub fn run_fid(args: FidArgs) -> Result<()> {
     };
     let a = read_matrix(&args.a)?;
     let b = read_matrix(&args.b)?;
-    let sa = FrechetStats::from_features(a.view()).with_context(|| args.a.display().to_string())?;
-    let sb = FrechetStats::from_features(b.view()).with_context(|| args.b.display().to_string())?;
-    let v = fid_with_route(&sa, &sb, route)?;
+    let d = a.ncols();
+    let v = if a.nrows() <= d && b.nrows() <= b.ncols() {
+        // Both sets have at most d samples: exact from the n × n Gram matrices, no d × d covariance.
+        fid_from_features(a.view(), b.view())?
+    } else {
+        ensure_memory("the feature covariances", covariance_bytes(d))?;
+        let sa =
+            FrechetStats::from_features(a.view()).with_context(|| args.a.display().to_string())?;
+        let sb =
+            FrechetStats::from_features(b.view()).with_context(|| args.b.display().to_string())?;
+        fid_with_route(&sa, &sb, route)?
+    };
     if args.json {
         print_json(&json!({ "fid": v }))
     } else {

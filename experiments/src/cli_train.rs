@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{
     DeviceArg, input_spec, load_data, new_model, progress_bar, provenance_label, write_json,
 };
-use crate::common::{count, schedule_arg};
+use crate::common::{count, ensure_memory, schedule_arg};
 
 /// Arguments of `mathnn train`.
 #[derive(Args, Debug, Clone)]
@@ -179,6 +179,24 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
         mlp_widths: parse_widths(&args.mlp_widths)?,
         ..ModelConfig::new(kind, input_spec(&data))
     };
+    if kind == ModelKind::Mlp {
+        // Weights, gradients and two Adam moments, f32.
+        let mut fan_in = model_config.input.numel() as u64;
+        let mut parameters: Option<u64> = Some(0);
+        for &w in model_config
+            .mlp_widths
+            .iter()
+            .chain([&model_config.input.num_classes])
+        {
+            parameters = parameters
+                .and_then(|p| p.checked_add(fan_in.checked_mul(w as u64)?.checked_add(w as u64)?));
+            fan_in = w as u64;
+        }
+        ensure_memory(
+            &format!("--mlp-widths {}", args.mlp_widths),
+            parameters.and_then(|p| p.checked_mul(16)),
+        )?;
+    }
     let (varmap, model) = new_model(&model_config, args.seed, &device)?;
     let out = crate::common::ensure_dir(&args.out)?;
     let run_config = RunConfig {

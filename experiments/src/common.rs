@@ -63,6 +63,30 @@ pub fn schedule_arg(s: &str) -> Result<nn_core::optim::LrSchedule> {
     })
 }
 
+/// Memory the system can still give this process (`MemAvailable` of `/proc/meminfo`), when known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Refuses, with one line naming `what` and both sizes, work whose memory (`bytes`; `None`: the size
+/// overflowed 64 bits) exceeds what is available — instead of an abort in the allocator. Passes when the
+/// available memory is unknown (not Linux).
+pub fn ensure_memory(what: &str, bytes: Option<u64>) -> Result<()> {
+    let gb = |b: u64| b as f64 / 1e9;
+    match (bytes, available_memory()) {
+        (None, _) => anyhow::bail!("{what} would need more than 18 EB of memory"),
+        (Some(need), Some(free)) if need > free => anyhow::bail!(
+            "{what} would need {:.1} GB of memory, {:.1} GB is available",
+            gb(need),
+            gb(free)
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Loads `name` through `--data-dir`, `MATHNN_DATA` and the cache.
 pub fn load_data(name: DatasetName, data_dir: Option<&Path>) -> Result<TrainTest> {
     let locator = DataLocator::from_env(data_dir.map(Path::to_path_buf));

@@ -204,3 +204,40 @@ fn schedules_and_widths_are_validated_in_one_place() {
     // Nothing was written for any of them.
     assert!(!out.path().join("r").join("model.safetensors").exists());
 }
+
+#[test]
+fn work_too_large_for_memory_is_refused_before_it_starts_and_fid_avoids_the_covariance() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("r");
+    // Six hidden layers of 65,536 units: ≈ 26 billion weights, 400+ GB with gradients and Adam.
+    let o = run(&[
+        "train",
+        "--dataset",
+        "generated",
+        "--model",
+        "mlp",
+        "--mlp-widths",
+        "65536,65536,65536,65536,65536,65536",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_clean_failure(o, &["--mlp-widths", "GB of memory"]);
+    assert!(!dir.exists(), "nothing is created for a refused run");
+    // FID of 3 samples of 100,000 features: exact through the 3 × 3 Gram matrices (the covariance would
+    // take 80 GB), and 0 for a set against itself.
+    let path = out.path().join("wide.npy");
+    let values: Vec<f64> = (0..300_000)
+        .map(|i| ((i * 7919) % 1000) as f64 / 1000.0)
+        .collect();
+    let wide = ndarray::Array2::from_shape_vec((3, 100_000), values).unwrap();
+    ndarray_npy::write_npy(&path, &wide).unwrap();
+    let o = run(&[
+        "fid",
+        path.to_str().unwrap(),
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["fid"].as_f64().unwrap().abs() < 1e-6, "{v}");
+}

@@ -301,10 +301,37 @@ pub fn fid_from_features(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Resu
     check_rows(a, "a", 2)?;
     check_rows(b, "b", 2)?;
     crate::util::check_same_dim(a, b, "fid")?;
+    if a.nrows() <= a.ncols() && b.nrows() <= b.ncols() {
+        return fid_of_small_sets(a, b);
+    }
     fid(
         &FrechetStats::from_features(a)?,
         &FrechetStats::from_features(b)?,
     )
+}
+
+/// FID of two sets of at most d samples each, exactly and without any d × d matrix: with the centred
+/// factors `A = (X − μ)/√(n − 1)` (`Σ = AᵀA`), `tr Σ_a = ‖A‖²_F` and `tr(Σ_aΣ_b)^{1/2} = ‖A Bᵀ‖_*`, an
+/// `n_a × n_b` SVD. 3 samples of 100,000 features need 5 MB instead of an 80 GB covariance.
+fn fid_of_small_sets(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Result<f64> {
+    check_finite(a, "features a")?;
+    check_finite(b, "features b")?;
+    let centred = |x: ArrayView2<'_, f64>| {
+        let mean = x.mean_axis(Axis(0)).expect("at least 2 rows");
+        let scale = 1.0 / (x.nrows() as f64 - 1.0).sqrt();
+        let factor = (&x - &mean.view().insert_axis(Axis(0))) * scale;
+        (mean, factor)
+    };
+    let ((ma, fa), (mb, fb)) = (centred(a), centred(b));
+    let mean_term: f64 = ma.iter().zip(&mb).map(|(x, y)| (x - y) * (x - y)).sum();
+    let squares = |f: &Array2<f64>| f.iter().map(|v| v * v).sum::<f64>();
+    let p = to_faer(fa.view()) * to_faer(fb.view()).transpose();
+    let s = p.singular_values().map_err(|e| GanEvalError::Linalg {
+        routine: "singular values of A·Bᵀ".into(),
+        reason: format!("{e:?}"),
+    })?;
+    let t: f64 = s.iter().map(|v| v.max(0.0)).sum();
+    Ok(mean_term + squares(&fa) + squares(&fb) - 2.0 * t)
 }
 
 /// `tr (Σ_a Σ_b)^{1/2}`.

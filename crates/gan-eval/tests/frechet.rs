@@ -180,6 +180,29 @@ fn exact_when_n_is_below_d() {
 }
 
 #[test]
+fn small_sets_in_huge_dimensions_need_no_covariance() {
+    // 3 samples of 100,000 features: the covariance would be 80 GB; the Gram route is exact.
+    let d = 100_000;
+    let x = gaussianish("wide-a", 3, d);
+    let y = gaussianish("wide-b", 4, d);
+    let own = fid_from_features(x.view(), x.view()).unwrap();
+    // Relative to tr Σ: the cancellation tr Σ + tr Σ − 2 tr Σ leaves rounding of that size only.
+    let scale = x.var_axis(Axis(0), 1.0).sum();
+    assert!(own.abs() < 1e-12 * scale, "{own} vs trace ≈ {scale}");
+    // Against the statistics route at a size where both fit (d = 300, 5 and 7 samples).
+    let (xs, ys) = (gaussianish("mid-a", 5, 300), gaussianish("mid-b", 7, 300));
+    let direct = fid_from_features(xs.view(), ys.view()).unwrap();
+    let via_stats = fid(
+        &FrechetStats::from_features(xs.view()).unwrap(),
+        &FrechetStats::from_features(ys.view()).unwrap(),
+    )
+    .unwrap();
+    assert!(rel(direct, via_stats) < 1e-12, "{direct} vs {via_stats}");
+    let v = fid_from_features(x.view(), y.view()).unwrap();
+    assert!(v.is_finite() && v > 0.0, "{v}");
+}
+
+#[test]
 fn streaming_equals_two_pass_even_with_a_large_offset() {
     let x = gaussianish("stream", 1000, 8) + 1e6;
     let direct = FrechetStats::from_features(x.view()).unwrap();
