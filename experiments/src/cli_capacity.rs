@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::common::count;
 use crate::common::{
-    DeviceArg, ensure_dir, load_data_or_generated, progress_bar, provenance_label, write_json,
+    DeviceArg, load_data_or_generated, progress_bar, provenance_label, write_json,
 };
 
 /// Arguments of `mathnn capacity`.
@@ -475,7 +475,7 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                 margins: true,
             };
             let device = training.device.open()?;
-            let out = ensure_dir(&out)?;
+            let _lock = crate::common::lock_run_dir(&out)?;
             let quiet = training.quiet || data.json;
             let bar = progress_bar(quiet, "width sweep");
             let options = WidthSweepOptions {
@@ -545,7 +545,7 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                 },
             };
             let device = training.device.open()?;
-            let out = ensure_dir(&out)?;
+            let _lock = crate::common::lock_run_dir(&out)?;
             let quiet = training.quiet || data.json;
             let started = Instant::now();
             let runs = margin_sweep(

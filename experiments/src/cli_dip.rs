@@ -15,7 +15,7 @@ use generalization::dip::{
 use nn_core::data::image_io::{load_image, save_image};
 
 use crate::common::count;
-use crate::common::{DeviceArg, ensure_dir, progress_bar, write_json};
+use crate::common::{DeviceArg, progress_bar, write_json};
 use crate::plot::{Series, curve_chart_at};
 
 /// Arguments of `mathnn dip`.
@@ -276,7 +276,8 @@ fn fit(
         );
     }
     let mut dip = DipFit::new(&params, task, &corrupted, clean.as_ref(), device)?;
-    let out = ensure_dir(&a.out)?;
+    let _lock = crate::common::lock_run_dir(&a.out)?;
+    let out = a.out.clone();
     let checkpoint = out.join("checkpoint");
     if dip.resume(&checkpoint)? {
         eprintln!(

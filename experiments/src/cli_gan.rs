@@ -174,6 +174,7 @@ fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
         ..recipe
     };
     let data = load_data_or_generated(DatasetName::Mnist, a.data_dir.as_deref())?;
+    let _lock = crate::common::lock_run_dir(&a.out)?;
     let mut trainer = GanTrainer::resume_or_new(config, &data.train.images, device, &a.out)?;
     if trainer.iteration() > 0 {
         eprintln!(

@@ -198,7 +198,8 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
         )?;
     }
     let (varmap, model) = new_model(&model_config, args.seed, &device)?;
-    let out = crate::common::ensure_dir(&args.out)?;
+    let _lock = crate::common::lock_run_dir(&args.out)?;
+    let out = args.out.clone();
     let run_config = RunConfig {
         dataset: dataset.to_string(),
         data_provenance: provenance.clone(),

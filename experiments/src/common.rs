@@ -163,6 +163,12 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Creates `dir` (and parents) and locks it for this process (see `nn_core::run_lock`); keep the guard
+/// alive for as long as the run writes there.
+pub fn lock_run_dir(dir: &Path) -> Result<nn_core::run_lock::RunLock> {
+    Ok(nn_core::run_lock::RunLock::acquire(dir)?)
+}
+
 /// Creates `dir` (and parents).
 pub fn ensure_dir(dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)

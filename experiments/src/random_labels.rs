@@ -274,7 +274,8 @@ pub fn run_cli(args: RandomLabelsArgs) -> Result<()> {
         .map(|m| m.trim().parse::<ZhangModel>())
         .collect::<generalization::Result<Vec<_>>>()?;
     let data = load_data(dataset, args.data_dir.as_deref())?;
-    let out = ensure_dir(&args.out)?;
+    let _lock = crate::common::lock_run_dir(&args.out)?;
+    let out = args.out.clone();
     let mut all = Vec::new();
     for model in models {
         let plan = Plan {

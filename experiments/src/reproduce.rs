@@ -168,7 +168,8 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     }
     // Fail on an unavailable device before any experiment starts.
     args.device.open()?;
-    let out = ensure_dir(&args.out)?;
+    let _lock = crate::common::lock_run_dir(&args.out)?;
+    let out = args.out.clone();
     let started = Instant::now();
     let mut results = Vec::new();
     for exp in registry

@@ -226,7 +226,7 @@ fn work_too_large_for_memory_is_refused_before_it_starts_and_fid_avoids_the_cova
     // FID of 3 samples of 100,000 features: exact through the 3 × 3 Gram matrices (the covariance would
     // take 80 GB), and 0 for a set against itself.
     let path = out.path().join("wide.npy");
-    let values: Vec<f64> = (0..300_000)
+    let values: Vec<f64> = (0..300_000u64)
         .map(|i| ((i * 7919) % 1000) as f64 / 1000.0)
         .collect();
     let wide = ndarray::Array2::from_shape_vec((3, 100_000), values).unwrap();
@@ -240,4 +240,45 @@ fn work_too_large_for_memory_is_refused_before_it_starts_and_fid_avoids_the_cova
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["fid"].as_f64().unwrap().abs() < 1e-6, "{v}");
+}
+
+#[test]
+fn a_run_directory_in_use_is_refused_naming_the_holder() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    let held = nn_core::run_lock::RunLock::acquire(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    for args in [
+        vec![
+            "train",
+            "--dataset",
+            "generated",
+            "--epochs",
+            "1",
+            "--out",
+            d,
+        ],
+        vec!["gan", "train", "--iters", "1", "--out", d],
+        vec!["random-labels", "--dataset", "generated", "--out", d],
+        vec!["capacity", "margin", "--n", "20", "--out", d],
+    ] {
+        let pid = std::process::id().to_string();
+        assert_clean_failure(run(&args), &["in use by process", &pid]);
+    }
+    drop(held);
+    // Released: the run goes ahead (and the lock file is the only trace of the refused attempts).
+    let o = run(&[
+        "train",
+        "--dataset",
+        "generated",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "32",
+        "--out",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
