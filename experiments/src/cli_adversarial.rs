@@ -620,7 +620,10 @@ pub fn run(args: UapArgs) -> Result<()> {
                     a.perturbation.display()
                 )
             })?;
-            let v = saved.perturbation.to_tensor(&Device::Cpu)?;
+            let v = saved
+                .perturbation
+                .to_tensor(&Device::Cpu)
+                .with_context(|| format!("--perturbation {}", a.perturbation.display()))?;
             let input = l.net.input();
             if v.dims() != [input.channels, input.height, input.width] {
                 bail!(

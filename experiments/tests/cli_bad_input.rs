@@ -282,3 +282,37 @@ fn a_run_directory_in_use_is_refused_naming_the_holder() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn damaged_npy_files_are_named_never_a_panic() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("probs.npy");
+    let probs = ndarray::Array2::from_elem((20, 10), 0.1f64);
+    ndarray_npy::write_npy(&good, &probs).unwrap();
+    let valid = std::fs::read(&good).unwrap();
+    let bad = dir.path().join("damaged.npy");
+    let mut rng = StdRng::seed_from_u64(17);
+    let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..25 {
+        cases.push(valid[..rng.random_range(0..valid.len())].to_vec());
+    }
+    for _ in 0..25 {
+        // Flips in the header (the first 128 bytes): magic, dtype, shape, order.
+        let mut b = valid.clone();
+        for _ in 0..rng.random_range(1..=4) {
+            let i = rng.random_range(0..128);
+            b[i] ^= 1 << rng.random_range(0..8);
+        }
+        cases.push(b);
+    }
+    for case in cases {
+        std::fs::write(&bad, &case).unwrap();
+        let o = run(&["inception-score", bad.to_str().unwrap(), "--splits", "2"]);
+        if o.status.success() {
+            continue; // a flip the format tolerates (e.g. in padding spaces)
+        }
+        assert_clean_failure(o, &["damaged.npy"]);
+    }
+}
