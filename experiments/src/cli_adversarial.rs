@@ -485,25 +485,35 @@ fn finish(
     Ok(())
 }
 
+/// A norm flag (`--p`, `--q`): a number ≥ 1 or `inf`, the error naming the flag.
+fn norm_arg(flag: &str, s: &str) -> Result<Norm> {
+    s.parse::<Norm>()
+        .map_err(|_| anyhow::anyhow!("invalid {flag} `{s}`: expected a norm p ≥ 1 or `inf`"))
+}
+
 fn parse_defence(s: &str) -> Result<InputTransform> {
     let (kind, val) = s.split_once(':').with_context(|| {
         format!("invalid --defence `{s}`: expected bits:B, median:W, jpeg:Q or noise:SIGMA")
     })?;
+    let number = |what: &str| anyhow::anyhow!("invalid --defence `{s}`: `{val}` is not {what}");
     let t = match kind {
-        "bits" => InputTransform::BitDepth { bits: val.parse()? },
+        "bits" => InputTransform::BitDepth {
+            bits: val.parse().map_err(|_| number("a bit depth 1 … 16"))?,
+        },
         "median" => InputTransform::Median {
-            window: val.parse()?,
+            window: val.parse().map_err(|_| number("an odd window size"))?,
         },
         "jpeg" => InputTransform::Jpeg {
-            quality: val.parse()?,
+            quality: val.parse().map_err(|_| number("a JPEG quality 1 … 100"))?,
         },
         "noise" => InputTransform::GaussianNoise {
-            sigma: val.parse()?,
+            sigma: val.parse().map_err(|_| number("a noise σ ≥ 0"))?,
             seed: 0,
         },
         _ => bail!("invalid --defence `{s}`: expected bits:B, median:W, jpeg:Q or noise:SIGMA"),
     };
-    t.validate()?;
+    t.validate()
+        .map_err(|e| anyhow::anyhow!("invalid --defence `{s}`: {e}"))?;
     Ok(t)
 }
 
@@ -537,8 +547,8 @@ pub fn run(args: UapArgs) -> Result<()> {
             }
         }
         UapCommand::Sv(a) => {
+            let (p, q) = (norm_arg("--p", &a.p)?, norm_arg("--q", &a.q)?);
             let l = load(&a.common)?;
-            let (p, q): (Norm, Norm) = (a.p.parse()?, a.q.parse()?);
             if !(a.eps.is_finite() && a.eps >= 0.0) {
                 bail!("invalid --eps {}: must be a finite number >= 0", a.eps);
             }
@@ -611,6 +621,7 @@ pub fn run(args: UapArgs) -> Result<()> {
             finish(&l, &a.common, header, "universal-pgd", &v, a.out.as_deref())?;
         }
         UapCommand::Eval(a) => {
+            let transform = a.defence.as_deref().map(parse_defence).transpose()?;
             let l = load(&a.common)?;
             let text = std::fs::read_to_string(&a.perturbation)
                 .with_context(|| format!("--perturbation {}", a.perturbation.display()))?;
@@ -639,12 +650,12 @@ pub fn run(args: UapArgs) -> Result<()> {
                 "method": saved.method, "built_on": saved.model, "attacked": l.model_name,
                 "defence": a.defence.clone().unwrap_or_else(|| "none".into()),
             });
-            let (rep, random) = match a.defence.as_deref() {
+            let (rep, random) = match transform {
                 None => report(&l, &l.net, &v, clip_of(&a.common))?,
-                Some(d) => {
+                Some(transform) => {
                     let defended = Defended {
                         model: &l.net,
-                        transform: parse_defence(d)?,
+                        transform,
                     };
                     report(&l, &defended, &v, clip_of(&a.common))?
                 }

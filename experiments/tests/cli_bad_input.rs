@@ -316,3 +316,52 @@ fn damaged_npy_files_are_named_never_a_panic() {
         assert_clean_failure(o, &["damaged.npy"]);
     }
 }
+
+#[test]
+fn errors_name_the_argument_that_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let nan = dir.path().join("nan.npy");
+    let mut t = ndarray::Array3::from_elem((4, 5, 6), 0.5f64);
+    t[[1, 2, 3]] = f64::NAN;
+    ndarray_npy::write_npy(&nan, &t).unwrap();
+    assert_clean_failure(
+        run(&["cp-als", nan.to_str().unwrap(), "--rank", "2"]),
+        &["nan.npy", "`tensor`", "NaN"],
+    );
+    let points = dir.path().join("points.npy");
+    ndarray_npy::write_npy(&points, &ndarray::Array2::from_elem((30, 2), 0.25f64)).unwrap();
+    let empty = dir.path().join("none.npy");
+    ndarray_npy::write_npy(&empty, &ndarray::Array1::<i64>::zeros(0)).unwrap();
+    assert_clean_failure(
+        run(&[
+            "rlt",
+            points.to_str().unwrap(),
+            "--landmark-indices",
+            empty.to_str().unwrap(),
+            "--gamma",
+            "0",
+        ]),
+        &["landmark indices", "0 given"],
+    );
+    let c = ["--checkpoint", "/nonexistent/c"];
+    assert_clean_failure(
+        run(&[&["uap", "sv", "--layer", "fc1", "--q", "0"][..], &c].concat()),
+        &["--q `0`"],
+    );
+    for (defence, needle) in [
+        ("bits:-1", "bit depth"),
+        ("bits:40", "1..=16"),
+        ("median:x", "window"),
+        ("blur:3", "expected bits:B"),
+    ] {
+        let arg = format!("--defence={defence}");
+        assert_clean_failure(
+            run(&[
+                &["uap", "eval", "--perturbation", "/nonexistent/p.json", &arg][..],
+                &c,
+            ]
+            .concat()),
+            &["--defence", needle],
+        );
+    }
+}

@@ -183,6 +183,49 @@ pub fn load_varmap(varmap: &VarMap, path: &Path) -> Result<()> {
     load_into_varmap(varmap, &tensors, "", path)
 }
 
+/// The fields in which two settings differ, as `path: checkpoint A, this run B` (nested fields joined by
+/// dots), so that a refused resume names what changed instead of printing both structures whole.
+pub fn differences<T: Serialize>(saved: &T, now: &T) -> String {
+    fn walk(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(
+                        &path,
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(format!("{prefix}: checkpoint {a}, this run {b}")),
+            _ => {}
+        }
+    }
+    let (a, b) = (serde_json::to_value(saved), serde_json::to_value(now));
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let mut out = Vec::new();
+            walk("", &a, &b, &mut out);
+            if out.is_empty() {
+                "no field differs".into()
+            } else {
+                out.join("; ")
+            }
+        }
+        _ => "settings that cannot be compared".into(),
+    }
+}
+
 /// The version of `state.json` this build writes and reads.
 pub const RUN_STATE_FORMAT: u32 = 1;
 
@@ -269,7 +312,7 @@ pub fn resume_run<C, H>(
     optimizer: &mut Optimizer,
 ) -> Result<Option<RunState<C, H>>>
 where
-    C: DeserializeOwned + std::fmt::Debug,
+    C: DeserializeOwned + Serialize + std::fmt::Debug,
     H: DeserializeOwned,
 {
     let path = dir.join(RUN_STATE_FILE);
@@ -286,29 +329,27 @@ where
             ),
         });
     }
-    let mismatch = |what: &str, saved: String, now: String| NnError::Checkpoint {
+    let mismatch = |what: &str, differences: String| NnError::Checkpoint {
         path: path.clone(),
         reason: format!(
-            "belongs to a different run ({what}: checkpoint has {saved}, this run has {now}); use \
-             another output directory or delete it"
+            "belongs to a different run ({what} differ: {differences}); use another output directory or \
+             delete it"
         ),
     };
     if &state.model != id.model {
         return Err(mismatch(
-            "model",
-            format!("{:?}", state.model),
-            format!("{:?}", id.model),
+            "model settings",
+            differences(&state.model, id.model),
         ));
     }
     if state.data != id.data {
-        return Err(mismatch("data", state.data.clone(), id.data.to_string()));
+        return Err(mismatch(
+            "data",
+            format!("checkpoint {}, this run {}", state.data, id.data),
+        ));
     }
     if !same_settings(&state.config, id.config) {
-        return Err(mismatch(
-            "settings",
-            format!("{:?}", state.config),
-            format!("{:?}", id.config),
-        ));
+        return Err(mismatch("settings", differences(&state.config, id.config)));
     }
     if state.history.len() != state.epochs_done {
         return Err(NnError::Checkpoint {

@@ -156,6 +156,11 @@ fn checkpoint_of_another_run_is_refused() {
         err.contains("different run") && err.contains("state.json"),
         "{err}"
     );
+    // Only the fields that differ are named, not the whole configuration.
+    assert!(
+        err.contains("batch_size: checkpoint 64, this run 32") && !err.contains("eval_batch_size"),
+        "{err}"
+    );
 }
 
 #[test]

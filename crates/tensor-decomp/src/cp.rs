@@ -367,7 +367,7 @@ pub fn cp_als_with(tensor: &ArrayD<f64>, rank: usize, options: &CpAlsOptions) ->
             format!("must be a finite number ≥ 0, got {}", options.tol),
         ));
     }
-    let (x, norm_x) = validated(tensor, 2, "tensor (CP needs at least 2 modes)")?;
+    let (x, norm_x) = validated(tensor, 2, "tensor")?;
     if norm_x == 0.0 {
         return Err(TdError::invalid(
             "tensor",

@@ -215,7 +215,15 @@ pub fn relative_living_times(
     let cloud = cloud_of(points)?;
     let n = cloud.n;
     // Explicit indices may repeat, so only the table size limits their number.
-    check_landmark_count(landmarks.len(), MAX_LANDMARKS)?;
+    if landmarks.is_empty() || landmarks.len() > MAX_LANDMARKS {
+        return Err(GanEvalError::invalid(
+            "landmark indices",
+            format!(
+                "{} given: expected 1 … {MAX_LANDMARKS} indices (repeats allowed)",
+                landmarks.len()
+            ),
+        ));
+    }
     if let Some((k, &l)) = landmarks.iter().enumerate().find(|(_, l)| **l >= n) {
         return Err(GanEvalError::invalid(
             "landmark indices",
