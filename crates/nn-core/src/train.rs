@@ -207,6 +207,18 @@ pub fn train(
             &mut optimizer,
         )?
     {
+        if state.epochs_done > config.epochs {
+            return Err(NnError::invalid(
+                "epochs",
+                format!(
+                    "the run in {} has already trained {} epochs; ask for at least {} to continue it, \
+                     or use another directory",
+                    dir.display(),
+                    state.epochs_done,
+                    state.epochs_done
+                ),
+            ));
+        }
         resumed_after_epoch = Some(state.epochs_done);
         history = state.history;
         tracing::info!(

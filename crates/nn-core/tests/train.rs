@@ -218,6 +218,28 @@ fn nan_weights_and_unknown_state_versions_are_refused_on_resume() {
 }
 
 #[test]
+fn asking_for_fewer_epochs_than_a_run_has_done_is_an_error() {
+    let d = data();
+    let dir = tempfile::tempdir().unwrap();
+    run(ModelKind::Mlp, 2, Some(dir.path()), &d);
+    let (varmap, m) = model(ModelKind::Mlp, 1);
+    let cfg = TrainConfig {
+        epochs: 1,
+        seed: 9,
+        batch_size: 64,
+        ..TrainConfig::default()
+    };
+    let opts = TrainOptions {
+        checkpoint_dir: Some(dir.path().to_path_buf()),
+        progress: None,
+    };
+    let err = train(m.as_ref(), &varmap, &d.train, None, &cfg, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("already trained 2 epochs"), "{err}");
+}
+
+#[test]
 fn divergence_is_an_error_not_a_nan_model() {
     let d = data();
     let (varmap, m) = model(ModelKind::Mlp, 1);
