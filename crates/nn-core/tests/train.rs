@@ -133,25 +133,30 @@ fn resume_restores_batch_norm_statistics_and_optimizer_state() {
     assert_eq!(weights(&a), weights(&b));
 }
 
+/// The error of resuming the MLP run in `dir` (seed 9) with `epochs` and `batch_size`.
+fn resume_error(dir: &std::path::Path, d: &TrainTest, epochs: usize, batch_size: usize) -> String {
+    let (varmap, m) = model(ModelKind::Mlp, 1);
+    let cfg = TrainConfig {
+        epochs,
+        seed: 9,
+        batch_size,
+        ..TrainConfig::default()
+    };
+    let opts = TrainOptions {
+        checkpoint_dir: Some(dir.to_path_buf()),
+        progress: None,
+    };
+    train(m.as_ref(), &varmap, &d.train, None, &cfg, &opts)
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn checkpoint_of_another_run_is_refused() {
     let d = data();
     let dir = tempfile::tempdir().unwrap();
     run(ModelKind::Mlp, 1, Some(dir.path()), &d);
-    let (varmap, m) = model(ModelKind::Mlp, 1);
-    let cfg = TrainConfig {
-        epochs: 2,
-        seed: 9,
-        batch_size: 32,
-        ..TrainConfig::default()
-    };
-    let opts = TrainOptions {
-        checkpoint_dir: Some(dir.path().to_path_buf()),
-        progress: None,
-    };
-    let err = train(m.as_ref(), &varmap, &d.train, None, &cfg, &opts)
-        .unwrap_err()
-        .to_string();
+    let err = resume_error(dir.path(), &d, 2, 32);
     assert!(
         err.contains("different run") && err.contains("state.json"),
         "{err}"
@@ -166,22 +171,7 @@ fn checkpoint_of_another_run_is_refused() {
 #[test]
 fn nan_weights_and_unknown_state_versions_are_refused_on_resume() {
     let d = data();
-    let resume = |dir: &std::path::Path| {
-        let (varmap, m) = model(ModelKind::Mlp, 1);
-        let cfg = TrainConfig {
-            epochs: 2,
-            seed: 9,
-            batch_size: 64,
-            ..TrainConfig::default()
-        };
-        let opts = TrainOptions {
-            checkpoint_dir: Some(dir.to_path_buf()),
-            progress: None,
-        };
-        train(m.as_ref(), &varmap, &d.train, None, &cfg, &opts)
-            .unwrap_err()
-            .to_string()
-    };
+    let resume = |dir: &std::path::Path| resume_error(dir, &d, 2, 64);
     // A weight file with one NaN: the error names the file and the tensor.
     let dir = tempfile::tempdir().unwrap();
     run(ModelKind::Mlp, 1, Some(dir.path()), &d);
@@ -222,20 +212,7 @@ fn asking_for_fewer_epochs_than_a_run_has_done_is_an_error() {
     let d = data();
     let dir = tempfile::tempdir().unwrap();
     run(ModelKind::Mlp, 2, Some(dir.path()), &d);
-    let (varmap, m) = model(ModelKind::Mlp, 1);
-    let cfg = TrainConfig {
-        epochs: 1,
-        seed: 9,
-        batch_size: 64,
-        ..TrainConfig::default()
-    };
-    let opts = TrainOptions {
-        checkpoint_dir: Some(dir.path().to_path_buf()),
-        progress: None,
-    };
-    let err = train(m.as_ref(), &varmap, &d.train, None, &cfg, &opts)
-        .unwrap_err()
-        .to_string();
+    let err = resume_error(dir.path(), &d, 1, 64);
     assert!(err.contains("already trained 2 epochs"), "{err}");
 }
 
