@@ -223,3 +223,37 @@ fn verify_reports_missing_wrong_size_and_wrong_hash() {
         "{err}"
     );
 }
+
+#[test]
+fn a_pets_file_cut_to_whole_records_is_refused_with_its_count() {
+    use nn_core::data::load::load_dataset;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("oxford-pets");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 100 whole records (2 label bytes + 3·32·32 pixels): a valid file, but not the data set.
+    let record: Vec<u8> = [0u8, 1]
+        .into_iter()
+        .chain(std::iter::repeat_n(7u8, 3 * 32 * 32))
+        .collect();
+    let bytes: Vec<u8> = record
+        .iter()
+        .copied()
+        .cycle()
+        .take(100 * record.len())
+        .collect();
+    std::fs::write(dir.join("oxford_pets_370_32x32.bin"), bytes).unwrap();
+    let locator = DataLocator {
+        data_dir: Some(root.path().to_path_buf()),
+        env_dir: None,
+        cache_dir: None,
+    };
+    let err = load_dataset(DatasetName::Pets32, &locator)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("oxford_pets_370_32x32.bin")
+            && err.contains("holds 100 images")
+            && err.contains("370"),
+        "{err}"
+    );
+}

@@ -33,6 +33,9 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 /// Class names of the pets data sets (the species byte): 0 cat, 1 dog.
 pub const PETS_CLASSES: [&str; 2] = ["cat", "dog"];
 
+/// Images in each Oxford-IIIT pets file (`oxford_pets_370_*.bin`).
+pub const PETS_IMAGES: usize = 370;
+
 /// Size of the generated train set made by [`load_dataset`].
 pub const GENERATED_TRAIN: usize = 10_000;
 /// Size of the generated test set made by [`load_dataset`].
@@ -75,6 +78,17 @@ pub fn load_dataset(name: DatasetName, locator: &DataLocator) -> Result<TrainTes
             owned(&PETS_CLASSES),
             name.as_str(),
         )?;
+        // A file cut to whole records parses; only the count says it is not the data set.
+        if all.len() != PETS_IMAGES {
+            return Err(NnError::bad_file(
+                &file,
+                format!(
+                    "holds {} images; the Oxford-IIIT pets file has {PETS_IMAGES} (truncated or another \
+                     file: `mathnn data verify {name}` checks it)",
+                    all.len()
+                ),
+            ));
+        }
         let (mut train, mut test) = all.split(0.8, 0)?;
         train.name = format!("{name}/train");
         test.name = format!("{name}/test");
