@@ -18,9 +18,10 @@ use rand::{Rng, SeedableRng};
 
 use generalization::capacity::margin_sweep::{MarginSweepParams, margin_sweep};
 use generalization::capacity::width_sweep::{
-    WidthPoint, WidthSweepOptions, WidthSweepParams, one_hidden_layer_parameters, width_sweep,
+    WidthPoint, WidthSweepOptions, WidthSweepParams, width_sweep,
 };
 use generalization::fit::FitOptions;
+use generalization::models::mlp_parameter_count;
 use generalization::{FitConfig, ZhangModel};
 
 use crate::cli_capacity::{
@@ -479,7 +480,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             .iter()
             .map(|&w| mean_w(eta, w, |p| p.train_error))
             .collect();
-        let params_of = |w: usize| one_hidden_layer_parameters(inputs, w, classes);
+        let params_of = |w: usize| mlp_parameter_count(inputs, &[w], classes);
         let xs: Vec<f64> = plan
             .widths
             .iter()

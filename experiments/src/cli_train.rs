@@ -180,21 +180,15 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
         ..ModelConfig::new(kind, input_spec(&data))
     };
     if kind == ModelKind::Mlp {
-        // Weights, gradients and two Adam moments, f32.
-        let mut fan_in = model_config.input.numel() as u64;
-        let mut parameters: Option<u64> = Some(0);
-        for &w in model_config
-            .mlp_widths
-            .iter()
-            .chain([&model_config.input.num_classes])
-        {
-            parameters = parameters
-                .and_then(|p| p.checked_add(fan_in.checked_mul(w as u64)?.checked_add(w as u64)?));
-            fan_in = w as u64;
-        }
+        // Weights, gradients and two Adam moments, f32 (widths ≤ 65,536 keep the count far below 2⁶⁴).
+        let parameters = generalization::models::mlp_parameter_count(
+            model_config.input.numel(),
+            &model_config.mlp_widths,
+            model_config.input.num_classes,
+        ) as u64;
         ensure_memory(
             &format!("--mlp-widths {}", args.mlp_widths),
-            parameters.and_then(|p| p.checked_mul(16)),
+            parameters.checked_mul(16),
         )?;
     }
     let (varmap, model) = new_model(&model_config, args.seed, &device)?;

@@ -54,12 +54,9 @@ pub fn count<const LO: usize, const HI: usize>(s: &str) -> std::result::Result<u
 
 /// `--schedule`: nn-core's parser and its one validation, the error naming the flag.
 pub fn schedule_arg(s: &str) -> Result<nn_core::optim::LrSchedule> {
-    s.parse().map_err(|e: nn_core::NnError| {
-        anyhow::anyhow!(
-            "--{}",
-            e.to_string()
-                .replace("invalid argument `schedule`: ", "schedule ")
-        )
+    s.parse().map_err(|e| match e {
+        nn_core::NnError::InvalidArgument { reason, .. } => anyhow::anyhow!("--schedule {reason}"),
+        other => other.into(),
     })
 }
 

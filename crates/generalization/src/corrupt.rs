@@ -367,7 +367,8 @@ pub struct Corrupted {
     pub summary: CorruptionSummary,
 }
 
-fn pixels_of(d: &Dataset) -> Result<Vec<f32>> {
+/// The images' pixels on the host, flattened.
+pub(crate) fn pixels_of(d: &Dataset) -> Result<Vec<f32>> {
     Ok(d.images
         .to_device(&Device::Cpu)?
         .flatten_all()?

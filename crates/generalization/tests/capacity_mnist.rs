@@ -38,12 +38,15 @@ fn pixels_and_labels(d: &Dataset) -> Sample {
     )
 }
 
-fn mnist(n: usize, m: usize) -> (Sample, Sample) {
+/// The first `n` MNIST training and `m` test images.
+fn mnist_sets(n: usize, m: usize) -> (Dataset, Dataset) {
     let data = load_dataset(DatasetName::Mnist, &DataLocator::from_env(None)).unwrap();
-    (
-        pixels_and_labels(&data.train.take(n).unwrap()),
-        pixels_and_labels(&data.test.take(m).unwrap()),
-    )
+    (data.train.take(n).unwrap(), data.test.take(m).unwrap())
+}
+
+fn mnist(n: usize, m: usize) -> (Sample, Sample) {
+    let (train, test) = mnist_sets(n, m);
+    (pixels_and_labels(&train), pixels_and_labels(&test))
 }
 
 #[test]
@@ -168,8 +171,7 @@ fn wider_mlps_fit_noisy_labels_and_test_better_than_narrow_ones() {
     use candle_core::Device;
     use generalization::FitConfig;
     use generalization::capacity::width_sweep::{WidthSweepOptions, WidthSweepParams, width_sweep};
-    let data = load_dataset(DatasetName::Mnist, &DataLocator::from_env(None)).unwrap();
-    let (train, test) = (data.train.take(500).unwrap(), data.test.take(1000).unwrap());
+    let (train, test) = mnist_sets(500, 1000);
     let params = WidthSweepParams {
         widths: vec![4, 256],
         label_noise: vec![0.2],
@@ -210,8 +212,7 @@ fn margin_complexity_grows_from_true_to_random_labels() {
     use candle_core::Device;
     use generalization::FitOptions;
     use generalization::capacity::margin_sweep::{MarginSweepParams, margin_sweep};
-    let data = load_dataset(DatasetName::Mnist, &DataLocator::from_env(None)).unwrap();
-    let (train, test) = (data.train.take(500).unwrap(), data.test.take(1000).unwrap());
+    let (train, test) = mnist_sets(500, 1000);
     let params = MarginSweepParams {
         levels: vec![0.0, 1.0],
         ..MarginSweepParams::default()

@@ -364,8 +364,12 @@ where
     let weights_path = dir.join(&state.weights);
     // Loaded on the CPU; `load_into_varmap` and `load_state` move each tensor to its variable's device.
     let tensors = load_tensors(&weights_path, &Device::Cpu)?;
-    // The optimiser state too: a NaN moment would poison the first step after resuming.
-    let mut names: Vec<&String> = tensors.keys().collect();
+    // The optimiser state too (load_into_varmap checks the model's): a NaN moment would poison the first
+    // step after resuming.
+    let mut names: Vec<&String> = tensors
+        .keys()
+        .filter(|k| !k.starts_with("model."))
+        .collect();
     names.sort();
     for name in names {
         check_finite(name, &tensors[name], &weights_path)?;

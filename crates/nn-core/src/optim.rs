@@ -184,38 +184,27 @@ impl LrSchedule {
     /// bound), a step period of at least one epoch, a finite `min_lr ≥ 0`. `Cosine { epochs: 0 }` means
     /// "the run's epoch budget", which the caller fills in.
     pub fn validate(&self) -> Result<()> {
+        match self.problem() {
+            None => Ok(()),
+            Some(reason) => Err(NnError::invalid("schedule", reason)),
+        }
+    }
+
+    /// What is wrong with the schedule, if anything (the reason [`LrSchedule::validate`] reports).
+    fn problem(&self) -> Option<String> {
         let decay = |gamma: f64| {
-            if gamma > 0.0 && gamma <= 1.0 {
-                Ok(())
-            } else {
-                Err(NnError::invalid(
-                    "schedule",
-                    format!("decay factor {gamma}: expected a number in (0, 1]"),
-                ))
-            }
+            (!(gamma > 0.0 && gamma <= 1.0))
+                .then(|| format!("decay factor {gamma}: expected a number in (0, 1]"))
         };
         match *self {
-            LrSchedule::Constant => Ok(()),
+            LrSchedule::Constant => None,
             LrSchedule::Exponential { gamma } => decay(gamma),
-            LrSchedule::Step { every, gamma } => {
-                if every == 0 {
-                    return Err(NnError::invalid(
-                        "schedule",
-                        "step period 0: expected at least 1 epoch",
-                    ));
-                }
-                decay(gamma)
+            LrSchedule::Step { every: 0, .. } => {
+                Some("step period 0: expected at least 1 epoch".into())
             }
-            LrSchedule::Cosine { min_lr, .. } => {
-                if min_lr.is_finite() && min_lr >= 0.0 {
-                    Ok(())
-                } else {
-                    Err(NnError::invalid(
-                        "schedule",
-                        format!("cosine min_lr {min_lr}: expected a finite number ≥ 0"),
-                    ))
-                }
-            }
+            LrSchedule::Step { gamma, .. } => decay(gamma),
+            LrSchedule::Cosine { min_lr, .. } => (!(min_lr.is_finite() && min_lr >= 0.0))
+                .then(|| format!("cosine min_lr {min_lr}: expected a finite number ≥ 0")),
         }
     }
 
@@ -262,10 +251,10 @@ impl std::str::FromStr for LrSchedule {
                 ));
             }
         };
-        schedule
-            .validate()
-            .map_err(|e| bad(e.to_string().replace("invalid argument `schedule`: ", "")))?;
-        Ok(schedule)
+        match schedule.problem() {
+            None => Ok(schedule),
+            Some(reason) => Err(bad(reason)),
+        }
     }
 }
 

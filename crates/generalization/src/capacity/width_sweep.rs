@@ -52,7 +52,7 @@ use nn_core::models::{
 use serde::{Deserialize, Serialize};
 
 use super::margin::{MarginComplexity, MarginParams, margin_complexity, mlp_layers};
-use crate::corrupt::{Corruption, corrupt, derive_seed};
+use crate::corrupt::{Corruption, corrupt, derive_seed, pixels_of};
 use crate::fit::{FitConfig, FitOptions, fit};
 use crate::randomization::WEIGHT_STREAM;
 use crate::{GenError, Result};
@@ -171,20 +171,10 @@ impl WidthSweepParams {
     }
 }
 
-/// Parameters of a one-hidden-layer MLP: `w·(d + 1) + k·(w + 1)`.
-pub fn one_hidden_layer_parameters(inputs: usize, width: usize, classes: usize) -> usize {
-    width * (inputs + 1) + classes * (width + 1)
-}
-
 /// A data set's images as rows of f64 (for the margin forward pass).
 pub(crate) fn rows_of(data: &Dataset) -> Result<Array2<f64>> {
     let (c, h, w) = data.image_shape();
-    let values: Vec<f64> = data
-        .images
-        .to_device(&Device::Cpu)?
-        .to_dtype(DType::F64)?
-        .flatten_all()?
-        .to_vec1::<f64>()?;
+    let values: Vec<f64> = pixels_of(data)?.into_iter().map(f64::from).collect();
     Array2::from_shape_vec((data.len(), c * h * w), values)
         .map_err(|e| GenError::bad_data(data.name.clone(), e.to_string()))
 }
@@ -301,6 +291,7 @@ pub fn width_sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::mlp_parameter_count;
     use nn_core::data::generated::generated_train_test;
 
     #[test]
@@ -325,7 +316,7 @@ mod tests {
             &Device::Cpu,
         )?;
         for p in &points {
-            assert_eq!(p.parameters, one_hidden_layer_parameters(784, p.width, 10));
+            assert_eq!(p.parameters, mlp_parameter_count(784, &[p.width], 10));
             assert!(p.margin.is_none() && p.epochs == 1);
         }
         Ok(())
