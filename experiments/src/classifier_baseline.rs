@@ -121,6 +121,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             epochs: plan.epochs,
             seed: 0,
             out: run_dir(ctx, &run_name),
+            force: false,
             data_dir: ctx.data_dir.clone(),
             batch_size: 64,
             optimizer: "adam".into(),

@@ -111,6 +111,10 @@ pub struct TrainAugArgs {
     /// Output directory (config.json, model.safetensors, metrics.json).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -148,6 +152,7 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     let (varmap, model) = new_model(&model_config, a.seed, &Device::Cpu)?;
+    let _lock = crate::common::lock_run_dir(&a.out, "uap train", a.force)?;
     let bar = progress_bar(
         a.quiet,
         &format!("train {kind} on {dataset} ({})", aug.tag()),
@@ -164,7 +169,7 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    let out = crate::common::ensure_dir(&a.out)?;
+    let out = a.out.clone();
     let run_config = RunConfig {
         dataset: dataset.to_string(),
         data_provenance: provenance_label(train_set.provenance).to_string(),
@@ -376,6 +381,27 @@ struct SavedPerturbation {
     model: String,
     details: serde_json::Value,
     perturbation: Perturbation,
+}
+
+/// Reads a `--perturbation` file: JSON written by `mathnn uap … --out`, an image-shaped (C × H × W)
+/// perturbation of finite values. Every error names the file.
+fn read_perturbation(path: &Path) -> Result<(SavedPerturbation, Tensor)> {
+    let named = || format!("--perturbation {}", path.display());
+    let text = std::fs::read_to_string(path).with_context(named)?;
+    let saved: SavedPerturbation = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a file written by `mathnn uap … --out`", named()))?;
+    let v = saved
+        .perturbation
+        .to_tensor(&Device::Cpu)
+        .with_context(named)?;
+    if v.rank() != 3 || v.dims().contains(&0) {
+        bail!(
+            "{} has shape {:?}; expected one image, channels × height × width",
+            named(),
+            v.dims()
+        );
+    }
+    Ok((saved, v))
 }
 
 /// The loaded model as a [`Net`] plus its data.
@@ -622,19 +648,9 @@ pub fn run(args: UapArgs) -> Result<()> {
         }
         UapCommand::Eval(a) => {
             let transform = a.defence.as_deref().map(parse_defence).transpose()?;
+            // The file first: a damaged perturbation is named before any model or data is loaded.
+            let (saved, v) = read_perturbation(&a.perturbation)?;
             let l = load(&a.common)?;
-            let text = std::fs::read_to_string(&a.perturbation)
-                .with_context(|| format!("--perturbation {}", a.perturbation.display()))?;
-            let saved: SavedPerturbation = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "--perturbation {}: not a file written by `mathnn uap … --out`",
-                    a.perturbation.display()
-                )
-            })?;
-            let v = saved
-                .perturbation
-                .to_tensor(&Device::Cpu)
-                .with_context(|| format!("--perturbation {}", a.perturbation.display()))?;
             let input = l.net.input();
             if v.dims() != [input.channels, input.height, input.width] {
                 bail!(

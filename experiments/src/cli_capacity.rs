@@ -81,6 +81,10 @@ pub struct CapacityTraining {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -474,8 +478,19 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                 seed: data.seed,
                 margins: true,
             };
+            if let Some(&widest) = params.widths.iter().max() {
+                // Weights, gradients and two Adam moments of the widest network, f32.
+                let (c, h, w) = train.image_shape();
+                let parameters =
+                    generalization::models::mlp_parameter_count(c * h * w, &[widest], classes)
+                        as u64;
+                crate::common::ensure_memory(
+                    &format!("--widths {widest}"),
+                    parameters.checked_mul(16),
+                )?;
+            }
             let device = training.device.open()?;
-            let _lock = crate::common::lock_run_dir(&out)?;
+            let _lock = crate::common::lock_run_dir(&out, "capacity width-sweep", training.force)?;
             let quiet = training.quiet || data.json;
             let bar = progress_bar(quiet, "width sweep");
             let options = WidthSweepOptions {
@@ -545,7 +560,7 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                 },
             };
             let device = training.device.open()?;
-            let _lock = crate::common::lock_run_dir(&out)?;
+            let _lock = crate::common::lock_run_dir(&out, "capacity margin", training.force)?;
             let quiet = training.quiet || data.json;
             let started = Instant::now();
             let runs = margin_sweep(

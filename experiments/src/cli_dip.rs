@@ -109,6 +109,10 @@ pub struct CommonDipArgs {
     /// Output directory (resumes the fit found in DIR/checkpoint).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -276,7 +280,7 @@ fn fit(
         );
     }
     let mut dip = DipFit::new(&params, task, &corrupted, clean.as_ref(), device)?;
-    let _lock = crate::common::lock_run_dir(&a.out)?;
+    let _lock = crate::common::lock_run_dir(&a.out, "dip", a.force)?;
     let out = a.out.clone();
     let checkpoint = out.join("checkpoint");
     if dip.resume(&checkpoint)? {

@@ -137,6 +137,10 @@ struct CpAlsJson {
 /// `mathnn cp-als`.
 pub fn run_cp_als(args: CpAlsArgs) -> Result<()> {
     let (tensor, dtype) = read_npy_tensor(&args.tensor)?;
+    crate::common::ensure_memory(
+        &format!("--rank {}", args.rank),
+        tensor_decomp::cp::cp_als_memory_bytes(tensor.shape(), args.rank),
+    )?;
     let init = match &args.init {
         Some(path) => CpInit::Given(read_npz_factors(path)?),
         None => CpInit::Random { seed: args.seed },

@@ -34,6 +34,10 @@ pub struct TrainArgs {
     /// Output directory (model.safetensors, metrics.json, config.json, checkpoint/).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long)]
+    pub force: bool,
     /// Directory holding the data sets (else MATHNN_DATA, else the cache).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -192,7 +196,7 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
         )?;
     }
     let (varmap, model) = new_model(&model_config, args.seed, &device)?;
-    let _lock = crate::common::lock_run_dir(&args.out)?;
+    let _lock = crate::common::lock_run_dir(&args.out, "train", args.force)?;
     let out = args.out.clone();
     let run_config = RunConfig {
         dataset: dataset.to_string(),
@@ -202,6 +206,9 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
         limit_train: args.limit_train,
         limit_test: args.limit_test,
     };
+    if !args.force {
+        refuse_other_model(&out, &run_config)?;
+    }
     write_json(&out.join("config.json"), &run_config)?;
     let progress = progress_bar(args.quiet, &format!("{kind} on {dataset}"));
     let options = TrainOptions {
@@ -243,6 +250,45 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
     };
     write_json(&out.join("metrics.json"), &metrics)?;
     Ok(TrainOutcome { metrics })
+}
+
+/// Refuses a run directory whose `config.json` describes another model or data set: its model (finished,
+/// perhaps without a checkpoint folder) would be replaced. The checkpoint's own check catches the rest.
+fn refuse_other_model(out: &Path, run: &RunConfig) -> Result<()> {
+    let path = out.join("config.json");
+    if !path.exists() {
+        return Ok(());
+    }
+    let found: serde_json::Value = nn_core::checkpoint::read_json(&path)?;
+    let ours = serde_json::to_value(run)?;
+    let mut differing = Vec::new();
+    for key in ["dataset", "model"] {
+        let (theirs, mine) = (&found[key], &ours[key]);
+        match (theirs.as_object(), mine.as_object()) {
+            (Some(t), Some(m)) => {
+                for (field, value) in m {
+                    if t.get(field) != Some(value) {
+                        differing.push(format!(
+                            "{key}.{field}: directory {}, this run {value}",
+                            t.get(field).unwrap_or(&serde_json::Value::Null)
+                        ));
+                    }
+                }
+            }
+            _ if theirs != mine => {
+                differing.push(format!("{key}: directory {theirs}, this run {mine}"))
+            }
+            _ => {}
+        }
+    }
+    if differing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "--out {} holds a run of another model ({}); use another directory, or --force to replace it",
+        out.display(),
+        differing.join("; ")
+    )
 }
 
 pub fn rayon_threads() -> usize {

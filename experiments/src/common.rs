@@ -160,10 +160,11 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Creates `dir` (and parents) and locks it for this process (see `nn_core::run_lock`); keep the guard
-/// alive for as long as the run writes there.
-pub fn lock_run_dir(dir: &Path) -> Result<nn_core::run_lock::RunLock> {
-    Ok(nn_core::run_lock::RunLock::acquire(dir)?)
+/// Creates `dir` (and parents) and locks it for this process for a run of `kind` (see
+/// `nn_core::run_lock`): another kind of run, or a folder of files no mathnn run wrote, is refused unless
+/// `force` (`--force`). Keep the guard alive for as long as the run writes there.
+pub fn lock_run_dir(dir: &Path, kind: &str, force: bool) -> Result<nn_core::run_lock::RunLock> {
+    Ok(nn_core::run_lock::RunLock::acquire_for(dir, kind, force)?)
 }
 
 /// Creates `dir` (and parents).

@@ -82,6 +82,10 @@ pub struct RandomLabelsArgs {
     /// Output directory: one checkpointed run per condition, and results.json.
     #[arg(long, default_value = "runs/random-labels")]
     pub out: PathBuf,
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long)]
+    pub force: bool,
     /// Directory holding the data sets (else MATHNN_DATA, else the cache).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -274,7 +278,7 @@ pub fn run_cli(args: RandomLabelsArgs) -> Result<()> {
         .map(|m| m.trim().parse::<ZhangModel>())
         .collect::<generalization::Result<Vec<_>>>()?;
     let data = load_data(dataset, args.data_dir.as_deref())?;
-    let _lock = crate::common::lock_run_dir(&args.out)?;
+    let _lock = crate::common::lock_run_dir(&args.out, "random-labels", args.force)?;
     let out = args.out.clone();
     let mut all = Vec::new();
     for model in models {
@@ -771,6 +775,7 @@ mod tests {
             batch_size: 128,
             test_every: 1,
             out: "x".into(),
+            force: false,
             data_dir: None,
             json: false,
             quiet: true,

@@ -26,6 +26,10 @@ pub struct ReproduceArgs {
     /// Output directory.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long)]
+    pub force: bool,
     /// Run only these experiments (repeatable); default all.
     #[arg(long)]
     pub only: Vec<String>,
@@ -168,7 +172,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     }
     // Fail on an unavailable device before any experiment starts.
     args.device.open()?;
-    let _lock = crate::common::lock_run_dir(&args.out)?;
+    let _lock = crate::common::lock_run_dir(&args.out, "reproduce", args.force)?;
     let out = args.out.clone();
     let started = Instant::now();
     let mut results = Vec::new();

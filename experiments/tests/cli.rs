@@ -106,6 +106,20 @@ fn labels_shorter_than_images_names_both_counts() {
 }
 
 #[test]
+fn images_of_the_wrong_side_name_the_file_and_both_sizes() {
+    // Issue 17: 27 × 27 training images blamed the good test file and named no path.
+    let dir = tempfile::tempdir().unwrap();
+    fake_mnist(dir.path(), 50, 50, 0x803, 0);
+    let mut small = idx_header(0x803, &[50, 27, 27]);
+    small.extend((0..50 * 27 * 27).map(|i| (i % 251) as u8));
+    std::fs::write(dir.path().join("mnist/train-images-idx3-ubyte.gz"), small).unwrap();
+    let o = train_cmd(dir.path(), &dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_clean_failure(o, &["train-images-idx3-ubyte.gz", "27", "28"]);
+}
+
+#[test]
 fn missing_data_directory_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let o = train_cmd(&dir.path().join("no-such-dir"), &dir.path().join("run"))

@@ -239,7 +239,19 @@ fn work_too_large_for_memory_is_refused_before_it_starts_and_fid_avoids_the_cova
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["fid"].as_f64().unwrap().abs() < 1e-6, "{v}");
+    let fid = v["fid"].as_f64().unwrap();
+    assert!((0.0..1e-6).contains(&fid), "{v}");
+    // A set against itself prints 0, not the rounding artefact "-0.000000".
+    let o = run(&["fid", path.to_str().unwrap(), path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("FID = 0.0000"), "{text}");
+    // CP-ALS at rank 100,000 needs ten-billion-entry Gram matrices: refused before any allocation.
+    let small = out.path().join("small.npy");
+    ndarray_npy::write_npy(&small, &ndarray::Array3::from_elem((4, 5, 6), 1.0f64)).unwrap();
+    assert_clean_failure(
+        run(&["cp-als", small.to_str().unwrap(), "--rank", "100000"]),
+        &["--rank 100000", "GB of memory"],
+    );
 }
 
 #[test]
@@ -283,6 +295,89 @@ fn a_run_directory_in_use_is_refused_naming_the_holder() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// `mathnn train` on generated data into `dir`, with `extra` arguments.
+fn train_generated(dir: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "generated",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "64",
+        "--limit-test",
+        "32",
+        "--quiet",
+        "--out",
+        dir,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn a_directory_of_another_run_or_of_a_users_files_is_refused_unless_forced() {
+    let root = tempfile::tempdir().unwrap();
+    // A user's folder: refused naming the file; with --force the run goes ahead and leaves it alone.
+    let user = root.path().join("user");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("notes.txt"), "mine").unwrap();
+    let u = user.to_str().unwrap();
+    assert_clean_failure(
+        train_generated(u, &[]),
+        &[
+            "`--out`",
+            "holds files no mathnn run wrote (notes.txt)",
+            "--force",
+        ],
+    );
+    assert!(!user.join("model.safetensors").exists());
+    let o = train_generated(u, &["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(user.join("notes.txt")).unwrap(),
+        "mine"
+    );
+
+    // A classifier's run given to `gan train` (and the other way round) is refused naming both kinds.
+    let classifier = root.path().join("classifier");
+    let c = classifier.to_str().unwrap();
+    let o = train_generated(c, &["--model", "mlp", "--mlp-widths", "8"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_clean_failure(
+        run(&["gan", "train", "--iters", "1", "--quiet", "--out", c]),
+        &["holds a `train` run, not a `gan train` run"],
+    );
+    let gan = root.path().join("gan");
+    let g = gan.to_str().unwrap();
+    let o = run(&["gan", "train", "--iters", "1", "--quiet", "--out", g]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in [
+        vec!["random-labels", "--dataset", "generated", "--out", g],
+        vec!["capacity", "margin", "--n", "20", "--out", g],
+    ] {
+        assert_clean_failure(run(&args), &["holds a `gan train` run"]);
+    }
+    assert_clean_failure(train_generated(g, &[]), &["holds a `gan train` run"]);
+
+    // The same kind with another model and no checkpoint folder: the finished model is not replaced.
+    std::fs::remove_dir_all(classifier.join("checkpoint")).unwrap();
+    let before = std::fs::read(classifier.join("model.safetensors")).unwrap();
+    assert_clean_failure(
+        train_generated(c, &["--model", "lenet"]),
+        &[
+            "holds a run of another model",
+            "model.kind: directory \"mlp\", this run \"lenet\"",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(classifier.join("model.safetensors")).unwrap(),
+        before
+    );
+    let o = train_generated(c, &["--model", "lenet", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn damaged_npy_files_are_named_never_a_panic() {
     use rand::rngs::StdRng;
@@ -315,6 +410,80 @@ fn damaged_npy_files_are_named_never_a_panic() {
         }
         assert_clean_failure(o, &["damaged.npy"]);
     }
+}
+
+#[test]
+fn damaged_perturbation_files_are_named_never_a_panic() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<f32> = (0..784).map(|i| (i % 7) as f32 * 0.01 - 0.03).collect();
+    let saved = |shape: serde_json::Value, values: serde_json::Value| {
+        serde_json::to_vec(&serde_json::json!({
+            "method": "uap", "model": "lenet", "details": {},
+            "perturbation": { "shape": shape, "values": values },
+        }))
+        .unwrap()
+    };
+    let valid = saved(serde_json::json!([1, 28, 28]), serde_json::json!(values));
+    let mut rng = StdRng::seed_from_u64(171);
+    let mut cases: Vec<Vec<u8>> = vec![Vec::new(), b"{}".to_vec(), b"null".to_vec()];
+    for _ in 0..25 {
+        cases.push(valid[..rng.random_range(0..valid.len())].to_vec());
+    }
+    for _ in 0..25 {
+        let mut b = valid.clone();
+        for _ in 0..rng.random_range(1..=4) {
+            let i = rng.random_range(0..b.len());
+            b[i] ^= 1 << rng.random_range(0..8);
+        }
+        cases.push(b);
+    }
+    // Well-formed JSON with impossible contents: a shape that overflows, one that does not match the
+    // values, a negative or zero side, a value beyond f32, a flat vector.
+    let huge = serde_json::json!([4294967296u64, 4294967296u64, 2]);
+    cases.push(saved(huge, serde_json::json!(values)));
+    cases.push(saved(
+        serde_json::json!([1, 28, 27]),
+        serde_json::json!(values),
+    ));
+    cases.push(saved(
+        serde_json::json!([1, -28, 28]),
+        serde_json::json!(values),
+    ));
+    cases.push(saved(serde_json::json!([0, 28, 28]), serde_json::json!([])));
+    cases.push(saved(serde_json::json!([784]), serde_json::json!(values)));
+    let mut inf = serde_json::json!(values);
+    inf[5] = serde_json::json!(1e300);
+    cases.push(saved(serde_json::json!([1, 28, 28]), inf));
+    let bad = dir.path().join("damaged.json");
+    let missing_model = dir.path().join("no-model");
+    let mut named_the_model = 0;
+    for case in cases {
+        std::fs::write(&bad, &case).unwrap();
+        let o = run(&[
+            "uap",
+            "eval",
+            "--checkpoint",
+            missing_model.to_str().unwrap(),
+            "--perturbation",
+            bad.to_str().unwrap(),
+        ]);
+        // A flip the format tolerates (a changed digit) leaves a valid perturbation: the run then
+        // stops at the missing model instead.
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        if err.contains("no-model") && !err.contains("damaged.json") {
+            named_the_model += 1;
+            assert_clean_failure(o, &["no-model"]);
+        } else {
+            assert_clean_failure(o, &["--perturbation", "damaged.json"]);
+        }
+    }
+    // Most damaged files are refused by the perturbation check, not the model's.
+    assert!(
+        named_the_model < 20,
+        "{named_the_model} damaged files passed"
+    );
 }
 
 #[test]

@@ -269,14 +269,27 @@ impl Perturbation {
         })
     }
 
-    /// The values as an f32 tensor on `device`.
+    /// The values as an f32 tensor on `device`. Refused: a shape whose size does not match the values
+    /// (or overflows), and non-finite values (a perturbation read from a damaged file).
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
-        let n: usize = self.shape.iter().product();
-        if n != self.values.len() {
+        let n = self
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if n != Some(self.values.len()) {
             return Err(AdvError::shape(
                 "perturbation values",
-                format!("{n} values for shape {:?}", self.shape),
+                match n {
+                    Some(n) => format!("{n} values for shape {:?}", self.shape),
+                    None => format!("a shape of addressable size, not {:?}", self.shape),
+                },
                 format!("{} values", self.values.len()),
+            ));
+        }
+        if let Some(i) = self.values.iter().position(|v| !v.is_finite()) {
+            return Err(AdvError::invalid(
+                "perturbation values",
+                format!("value {i} is {}; expected finite numbers", self.values[i]),
             ));
         }
         Ok(Tensor::from_vec(
@@ -405,5 +418,15 @@ mod tests {
         let back = p.to_tensor(&Device::Cpu).unwrap();
         assert_eq!(back.to_vec1::<f32>().unwrap(), vec![-0.5, 0.5, 1.5]);
         assert_eq!(p.norm(Norm::Inf).unwrap(), 1.5);
+        // From a damaged file: an overflowing shape, a mismatched one, a non-finite value.
+        let bad = |shape: Vec<usize>, values: Vec<f32>| {
+            Perturbation { shape, values }
+                .to_tensor(&Device::Cpu)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(vec![1 << 40, 1 << 40], vec![0.0]).contains("addressable"));
+        assert!(bad(vec![2, 2], vec![0.0; 3]).contains("4 values for shape [2, 2]"));
+        assert!(bad(vec![2], vec![0.0, f32::NAN]).contains("value 1 is NaN"));
     }
 }

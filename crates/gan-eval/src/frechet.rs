@@ -293,7 +293,7 @@ pub fn fid_with_route(a: &FrechetStats, b: &FrechetStats, route: FidRoute) -> Re
     let tr_a: f64 = a.cov.diag().sum();
     let tr_b: f64 = b.cov.diag().sum();
     let t = trace_sqrt_product(a, b, route)?;
-    Ok(mean_term + tr_a + tr_b - 2.0 * t)
+    Ok(squared_distance(mean_term + tr_a + tr_b - 2.0 * t))
 }
 
 /// FID straight from two feature matrices (rows = samples).
@@ -331,7 +331,17 @@ fn fid_of_small_sets(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Result<f
         reason: format!("{e:?}"),
     })?;
     let t: f64 = s.iter().map(|v| v.max(0.0)).sum();
-    Ok(mean_term + squares(&fa) + squares(&fb) - 2.0 * t)
+    Ok(squared_distance(
+        mean_term + squares(&fa) + squares(&fb) - 2.0 * t,
+    ))
+}
+
+/// FID is a squared distance, so never below 0; the sum of traces minus twice the nuclear norm cancels to
+/// about −1e-16 for identical statistics, which would print as "-0.000000". Clamped (pytorch-fid is not;
+/// the difference is below its own rounding).
+/// (`f64::max` is not used: it would turn a NaN into 0.)
+fn squared_distance(value: f64) -> f64 {
+    if value < 0.0 { 0.0 } else { value }
 }
 
 /// `tr (Σ_a Σ_b)^{1/2}`.

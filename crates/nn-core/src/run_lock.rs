@@ -6,6 +6,11 @@
 //! message. The kernel drops it when the process exits, however it exits (a `SIGKILL`ed run leaves no stale
 //! lock: resuming just works). On platforms without `flock` the lock is a no-op.
 //!
+//! [`RunLock::acquire_for`] also stamps the directory with the *kind* of run that owns it
+//! (`DIR/.mathnn-run`, e.g. `train` or `gan train`): a directory holding another kind of run, or files that
+//! no mathnn run wrote, is refused unless the caller forces it — so a classifier's run is never mixed into
+//! a GAN's, and a user's own folder is never written into by mistake.
+//!
 //! ```
 //! use nn_core::run_lock::RunLock;
 //!
@@ -25,6 +30,12 @@ use crate::{NnError, Result};
 
 /// The lock file inside a run directory.
 pub const LOCK_FILE: &str = ".mathnn.lock";
+
+/// The file naming the kind of run a directory holds (written by [`RunLock::acquire_for`]).
+pub const KIND_FILE: &str = ".mathnn-run";
+
+/// How many foreign file names a refusal lists before "and N more".
+const LISTED: usize = 3;
 
 /// An exclusive lock on a run directory, released on drop (or when the process ends).
 #[derive(Debug)]
@@ -75,10 +86,75 @@ impl RunLock {
         })
     }
 
+    /// Locks `dir` for a run of `kind` (`"train"`, `"gan train"`, …) and stamps it with that kind.
+    ///
+    /// Refused, unless `force`, when the directory already holds another kind of run, or holds files
+    /// although no mathnn run has used it (no stamp and no lock file): the error names `--out`, the kinds
+    /// or the first few files. A directory with a lock file but no stamp was used by a mathnn run from
+    /// before the stamp existed and is adopted. `force` lets the run share the directory anyway; files it
+    /// writes replace files of the same name, other files are left alone.
+    pub fn acquire_for(dir: &Path, kind: &str, force: bool) -> Result<Self> {
+        let used_before = dir.join(LOCK_FILE).exists();
+        let lock = Self::acquire(dir)?;
+        let stamp_path = dir.join(KIND_FILE);
+        let stamp = std::fs::read_to_string(&stamp_path)
+            .ok()
+            .map(|s| s.trim().to_string());
+        let refuse = |what: String| {
+            NnError::invalid(
+                "--out",
+                format!(
+                    "{} {what}; use another directory, or --force to write this `{kind}` run into it anyway",
+                    dir.display()
+                ),
+            )
+        };
+        match stamp.as_deref() {
+            Some(k) if k == kind => return Ok(lock),
+            Some(k) if !force => {
+                return Err(refuse(format!("holds a `{k}` run, not a `{kind}` run")));
+            }
+            Some(_) => {}
+            None if !used_before && !force => {
+                let foreign = foreign_entries(dir)?;
+                if !foreign.is_empty() {
+                    let mut listed = foreign[..foreign.len().min(LISTED)].join(", ");
+                    if foreign.len() > LISTED {
+                        listed.push_str(&format!(" and {} more", foreign.len() - LISTED));
+                    }
+                    return Err(refuse(format!(
+                        "holds files no mathnn run wrote ({listed})"
+                    )));
+                }
+            }
+            None => {}
+        }
+        crate::checkpoint::write_atomic(&stamp_path, format!("{kind}\n").as_bytes())?;
+        Ok(lock)
+    }
+
     /// The locked directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Names in `dir` other than the lock and the stamp, sorted.
+fn foreign_entries(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| NnError::io(dir, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let name = entry
+            .map_err(|e| NnError::io(dir, e))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name != LOCK_FILE && name != KIND_FILE {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 fn write_pid(file: &mut File, path: &Path) -> Result<()> {
@@ -103,4 +179,70 @@ fn try_lock(file: &File) -> bool {
 #[cfg(not(unix))]
 fn try_lock(_file: &File) -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(r: Result<RunLock>) -> String {
+        r.expect_err("expected a refusal").to_string()
+    }
+
+    #[test]
+    fn same_kind_resumes_and_other_kind_is_refused() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| NnError::io("tempdir", e))?;
+        let run = dir.path().join("run");
+        drop(RunLock::acquire_for(&run, "train", false)?);
+        assert_eq!(
+            std::fs::read_to_string(run.join(KIND_FILE)).unwrap(),
+            "train\n"
+        );
+        drop(RunLock::acquire_for(&run, "train", false)?);
+        let e = message(RunLock::acquire_for(&run, "gan train", false));
+        assert!(e.contains("`--out`") && e.contains("holds a `train` run, not a `gan train` run"));
+        assert!(e.contains("--force"), "{e}");
+        // Forced: the directory now belongs to the new kind.
+        drop(RunLock::acquire_for(&run, "gan train", true)?);
+        assert_eq!(
+            std::fs::read_to_string(run.join(KIND_FILE)).unwrap(),
+            "gan train\n"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_users_folder_is_refused_unless_forced_and_its_files_are_kept() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| NnError::io("tempdir", e))?;
+        for name in ["notes.txt", "a.csv", "b.csv", "c.csv"] {
+            std::fs::write(dir.path().join(name), name).unwrap();
+        }
+        let e = message(RunLock::acquire_for(dir.path(), "train", false));
+        assert!(
+            e.contains("holds files no mathnn run wrote (a.csv, b.csv, c.csv and 1 more)"),
+            "{e}"
+        );
+        assert!(!dir.path().join(KIND_FILE).exists());
+        drop(RunLock::acquire_for(dir.path(), "train", true)?);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+            "notes.txt"
+        );
+        // Stamped now: the next run of the same kind needs no force.
+        drop(RunLock::acquire_for(dir.path(), "train", false)?);
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_folder_and_a_pre_stamp_run_are_taken() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| NnError::io("tempdir", e))?;
+        drop(RunLock::acquire_for(dir.path(), "dip", false)?);
+        // A run from before the stamp: lock file and checkpoint, no stamp.
+        let old = dir.path().join("old");
+        std::fs::create_dir_all(old.join("checkpoint")).unwrap();
+        std::fs::write(old.join(LOCK_FILE), "1").unwrap();
+        drop(RunLock::acquire_for(&old, "train", false)?);
+        assert!(old.join(KIND_FILE).exists());
+        Ok(())
+    }
 }

@@ -356,6 +356,20 @@ pub fn cp_als(
     )
 }
 
+/// Working memory of [`cp_als_with`] in bytes, `None` if it overflows `u64`: f64 factors, their line-search
+/// copies and one MTTKRP output (3·R·Σnₖ), and a Gram matrix per mode plus the normal-equation product
+/// ((d + 2)·R²) — the R² terms dominate for large ranks (R = 100,000 needs ~80 GB per matrix). The tensor
+/// itself is not counted. For callers that take R from a user and want to refuse before allocating.
+pub fn cp_als_memory_bytes(shape: &[usize], rank: usize) -> Option<u64> {
+    let r = rank as u64;
+    let sum_n = shape
+        .iter()
+        .try_fold(0u64, |acc, &n| acc.checked_add(n as u64))?;
+    let factors = r.checked_mul(sum_n)?.checked_mul(3)?;
+    let grams = r.checked_mul(r)?.checked_mul(shape.len() as u64 + 2)?;
+    factors.checked_add(grams)?.checked_mul(8)
+}
+
 /// CP-ALS with all options (see [`cp_als`], [`CpAlsOptions`]).
 pub fn cp_als_with(tensor: &ArrayD<f64>, rank: usize, options: &CpAlsOptions) -> Result<CpAls> {
     if rank == 0 {
@@ -634,5 +648,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn memory_estimate_counts_factors_and_grams_and_never_overflows() {
+        // 3 modes of 10, R = 4: 3·4·30 factors + 5·16 Gram entries, 8 bytes each.
+        assert_eq!(
+            super::cp_als_memory_bytes(&[10, 10, 10], 4),
+            Some(8 * (360 + 80))
+        );
+        assert!(super::cp_als_memory_bytes(&[10, 10, 10], 100_000).unwrap() > 400_000_000_000);
+        assert_eq!(
+            super::cp_als_memory_bytes(&[usize::MAX, usize::MAX], 2),
+            None
+        );
     }
 }

@@ -33,6 +33,9 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 /// Class names of the pets data sets (the species byte): 0 cat, 1 dog.
 pub const PETS_CLASSES: [&str; 2] = ["cat", "dog"];
 
+/// Side of the MNIST and Fashion-MNIST images, in pixels.
+pub const MNIST_SIDE: usize = 28;
+
 /// Images in each Oxford-IIIT pets file (`oxford_pets_370_*.bin`).
 pub const PETS_IMAGES: usize = 370;
 
@@ -54,13 +57,26 @@ fn owned(names: &[&str]) -> Vec<String> {
 pub fn load_dataset(name: DatasetName, locator: &DataLocator) -> Result<TrainTest> {
     let idx = |classes: Vec<String>| -> Result<TrainTest> {
         let dir = locator.locate(name)?;
-        let part = |prefix: &str, split: &str| {
-            load_idx_dataset(
-                &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+        let part = |prefix: &str, split: &str| -> Result<Dataset> {
+            let images = dir.join(format!("{prefix}-images-idx3-ubyte.gz"));
+            let set = load_idx_dataset(
+                &images,
                 &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
                 classes.clone(),
                 &format!("{name}/{split}"),
-            )
+            )?;
+            // Both data sets are 28 × 28 by definition; any other side is a damaged or foreign file,
+            // and saying so here names it (a model built from it would blame the other split).
+            let (_, rows, cols) = set.image_shape();
+            if (rows, cols) != (MNIST_SIDE, MNIST_SIDE) {
+                return Err(NnError::bad_file(
+                    images.as_path(),
+                    format!(
+                        "holds {rows}×{cols} images; {name} images are {MNIST_SIDE}×{MNIST_SIDE}"
+                    ),
+                ));
+            }
+            Ok(set)
         };
         Ok(TrainTest {
             train: part("train", "train")?,
