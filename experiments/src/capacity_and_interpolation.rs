@@ -122,33 +122,6 @@ const WIDTH_NOISE: [f64; 2] = [0.0, 0.2];
 /// Label-corruption levels of the margin sweep (those of the random-labels experiment).
 const MARGIN_LEVELS: [f64; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 
-/// Spearman's rank correlation (ties get their mean rank).
-fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    fn ranks(v: &[f64]) -> Vec<f64> {
-        let mut order: Vec<usize> = (0..v.len()).collect();
-        order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-        let mut r = vec![0.0; v.len()];
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-                j += 1;
-            }
-            for &k in &order[i..=j] {
-                r[k] = (i + j) as f64 / 2.0;
-            }
-            i = j + 1;
-        }
-        r
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let (ma, mb) = (mean(&ra), mean(&rb));
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
-}
-
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -646,7 +619,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     rows.push(Row {
         quantity: "margin complexity vs gap: Spearman rank correlation over the levels".into(),
         paper: "in direct correlation".into(),
-        ours: format!("{:.3}", spearman(&gaps, &complexities)),
+        ours: format!("{:.3}", nn_core::stats::spearman(&gaps, &complexities)),
         note: format!(
             "parameter count the same at every level ({}); a measure, not a bound (log factors left out)",
             ZhangModel::Mlp1x512.expected_parameters(nn_core::models::InputSpec::new(1, 28, 28, classes))
@@ -694,20 +667,4 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "margin": margin_runs,
         }),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::spearman;
-
-    #[test]
-    fn spearman_ranks_by_hand() {
-        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 25.0, 100.0]) - 1.0).abs() < 1e-15);
-        assert!((spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-15);
-        // Ranks (0, 1, 2, 3) against (0, 2, 1, 3): 1 − 6·2/(4·15) = 0.8.
-        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]) - 0.8).abs() < 1e-12);
-        // Ties share the mean rank: (0.5, 0.5, 2) against (0, 1, 2) → 0.866….
-        let r = spearman(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]);
-        assert!((r - 3f64.sqrt() / 2.0).abs() < 1e-12, "{r}");
-    }
 }

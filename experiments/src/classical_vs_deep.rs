@@ -658,7 +658,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     });
     notes.push(format!(
         "HOG features took {per_image_us:.1} µs per image on average over all data sets ({} threads); fitting times per model are in result.json.",
-        crate::cli_train::rayon_threads()
+        nn_core::threads::worker_threads()
     ));
     notes.push("Linear models are fitted on standardised features (statistics of the training split): logistic regression as scikit-learn's defaults but 500 L-BFGS iterations; linear SVM one-vs-rest with C = 0.01 (Dalal & Triggs' value). CNNs: Adam 1e-3, batch 64, no augmentation, trained from scratch.".into());
     provenances.sort();

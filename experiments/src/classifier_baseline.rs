@@ -4,8 +4,10 @@
 
 use anyhow::Result;
 use nn_core::data::DatasetName;
+use nn_core::models::ModelKind;
 
 use crate::cli_train::{TrainArgs, train_on};
+use crate::common::OptimizerChoice;
 use crate::common::{load_data_or_generated, provenance_label};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
@@ -15,7 +17,7 @@ pub const TITLE: &str = "a LeNet-style CNN and an MLP on MNIST";
 
 struct Plan {
     dataset: DatasetName,
-    model: &'static str,
+    model: ModelKind,
     epochs: usize,
     limit_train: Option<usize>,
     limit_test: Option<usize>,
@@ -30,7 +32,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
         Profile::Smoke => vec![
             Plan {
                 dataset: DatasetName::Mnist,
-                model: "mlp",
+                model: ModelKind::Mlp,
                 epochs: 1,
                 limit_train: Some(2000),
                 limit_test: Some(1000),
@@ -38,7 +40,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
             },
             Plan {
                 dataset: DatasetName::Mnist,
-                model: "lenet",
+                model: ModelKind::Lenet,
                 epochs: 1,
                 limit_train: Some(2000),
                 limit_test: Some(1000),
@@ -48,7 +50,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
         Profile::Quick => vec![
             Plan {
                 dataset: DatasetName::Mnist,
-                model: "mlp",
+                model: ModelKind::Mlp,
                 epochs: 3,
                 limit_train: None,
                 limit_test: None,
@@ -56,7 +58,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
             },
             Plan {
                 dataset: DatasetName::Mnist,
-                model: "lenet",
+                model: ModelKind::Lenet,
                 epochs: 3,
                 limit_train: None,
                 limit_test: None,
@@ -66,7 +68,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
         Profile::Full => vec![
             Plan {
                 dataset: DatasetName::Mnist,
-                model: "mlp",
+                model: ModelKind::Mlp,
                 epochs: 10,
                 limit_train: None,
                 limit_test: None,
@@ -74,7 +76,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
             },
             Plan {
                 dataset: DatasetName::Mnist,
-                model: "lenet",
+                model: ModelKind::Lenet,
                 epochs: 10,
                 limit_train: None,
                 limit_test: None,
@@ -82,7 +84,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
             },
             Plan {
                 dataset: DatasetName::FashionMnist,
-                model: "lenet",
+                model: ModelKind::Lenet,
                 epochs: 10,
                 limit_train: None,
                 limit_test: None,
@@ -90,7 +92,7 @@ fn plans(profile: Profile) -> Vec<Plan> {
             },
             Plan {
                 dataset: DatasetName::FashionMnist,
-                model: "vgg-small",
+                model: ModelKind::VggSmall,
                 epochs: 10,
                 limit_train: None,
                 limit_test: None,
@@ -109,22 +111,22 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     for plan in plans(ctx.profile) {
         let data = load_data_or_generated(plan.dataset, ctx.data_dir.as_deref())?;
         let provenance = provenance_label(data.train.provenance);
-        let dataset_label = if data.train.provenance == nn_core::data::Provenance::Generated {
-            "generated"
+        let dataset = if data.train.provenance == nn_core::data::Provenance::Generated {
+            DatasetName::Generated
         } else {
-            plan.dataset.as_str()
+            plan.dataset
         };
-        let run_name = format!("{}-{}", dataset_label, plan.model);
+        let run_name = format!("{dataset}-{}", plan.model);
         let args = TrainArgs {
-            dataset: dataset_label.to_string(),
-            model: plan.model.to_string(),
+            dataset,
+            model: plan.model,
             epochs: plan.epochs,
             seed: 0,
             out: run_dir(ctx, &run_name),
             force: false,
             data_dir: ctx.data_dir.clone(),
             batch_size: 64,
-            optimizer: "adam".into(),
+            optimizer: OptimizerChoice::Adam,
             lr: None,
             momentum: 0.9,
             weight_decay: 0.0,

@@ -1,14 +1,14 @@
-//! `mathnn uap …`: universal perturbations and attacks on a model trained with `mathnn train`.
+//! `mathnn attack …`: universal perturbations and attacks on a model trained with `mathnn train`.
 //!
 //! ```text
-//! mathnn uap layers   --checkpoint runs/lenet
-//! mathnn uap sv       --checkpoint runs/lenet --layer fc1 --q 5 --eps 0.2 --out sv.json
-//! mathnn uap uap      --checkpoint runs/lenet --xi 0.2 --images 500 --passes 4 --out uap.json
-//! mathnn uap pgd      --checkpoint runs/lenet --eps 0.2 --steps 300 --out upgd.json
-//! mathnn uap eval     --checkpoint runs/vgg --perturbation sv.json [--defence median:3]   # transfer
-//! mathnn uap deepfool --checkpoint runs/lenet --images 500
-//! mathnn uap substitute --checkpoint runs/lenet --rounds 6 --seed-images 150   # black box, labels only
-//! mathnn uap train    --model resnet-small --dataset fashion-mnist --augment linf:0.2:0.5 --out runs/rs
+//! mathnn attack layers     --checkpoint runs/lenet
+//! mathnn attack sv-uap     --checkpoint runs/lenet --layer fc1 --q 5 --eps 0.2 --out sv.json
+//! mathnn attack uap        --checkpoint runs/lenet --xi 0.2 --images 500 --passes 4 --out uap.json
+//! mathnn attack pgd        --checkpoint runs/lenet --eps 0.2 --steps 300 --out upgd.json
+//! mathnn attack transfer   --checkpoint runs/vgg --perturbation sv.json [--defence median:3]
+//! mathnn attack deepfool   --checkpoint runs/lenet --images 500
+//! mathnn attack substitute --checkpoint runs/lenet --rounds 6 --seed-images 150   # black box, labels only
+//! mathnn attack train-augmented --model resnet-small --dataset fashion-mnist --augment linf:0.2:0.5 --out runs/rs
 //! ```
 //! Every fooling rate is printed with the clipping used and next to random ±ε signs of the same ℓ∞ norm.
 
@@ -38,10 +38,11 @@ use serde::{Deserialize, Serialize};
 use nn_core::device::DeviceChoice;
 
 use crate::cli_train::{RunConfig, load_trained};
+use crate::common::choice;
 use crate::common::count;
 use crate::common::{DeviceArg, load_data, new_model, progress_bar, provenance_label, write_json};
 
-/// Arguments of `mathnn uap`.
+/// Arguments of `mathnn attack`.
 #[derive(Args, Debug)]
 pub struct UapArgs {
     #[command(subcommand)]
@@ -51,36 +52,39 @@ pub struct UapArgs {
     pub device: DeviceArg,
 }
 
-/// The `mathnn uap` subcommands.
+/// The `mathnn attack` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum UapCommand {
     /// List the model's layers and their shapes (the names `--layer` accepts).
     Layers(Common),
     /// SV-UAP: the (p,q)-singular vector of a hidden layer's Jacobian stacked over training images.
+    #[command(name = "sv-uap", alias = "sv")]
     Sv(SvArgs),
     /// UAP (Moosavi-Dezfooli et al. 2017): DeepFool increments projected onto the ℓp ball.
     Uap(UapRunArgs),
     /// Universal PGD: one perturbation maximising the mean cross-entropy.
     Pgd(PgdArgs),
     /// Fooling rate of a saved perturbation on this model (transfer), optionally behind a defence.
+    #[command(name = "transfer", alias = "eval")]
     Eval(EvalArgs),
     /// DeepFool on correctly classified test images: flip rate and minimal norms.
     Deepfool(DeepFoolArgs),
     /// Papernot et al.'s black-box substitute attack on the model (labels only), FGSM transfer.
     Substitute(SubstituteArgs),
     /// Train a model with input augmentation (noise / brightness shifts); writes a `--checkpoint` dir.
+    #[command(name = "train-augmented", alias = "train")]
     Train(TrainAugArgs),
 }
 
-/// `mathnn uap train`.
+/// `mathnn attack train-augmented`.
 #[derive(Args, Debug)]
 pub struct TrainAugArgs {
-    /// Model: mlp, lenet, vgg-small or resnet-small.
-    #[arg(long, default_value = "resnet-small")]
-    pub model: String,
-    /// Data set: mnist or fashion-mnist.
-    #[arg(long, default_value = "fashion-mnist")]
-    pub dataset: String,
+    /// Model.
+    #[arg(long, default_value = "resnet-small", value_parser = choice(&ModelKind::ALL))]
+    pub model: ModelKind,
+    /// Data set.
+    #[arg(long, default_value = "fashion-mnist", value_parser = choice(&DatasetName::ALL))]
+    pub dataset: DatasetName,
     /// Directory holding the data sets (else MATHNN_DATA, else the cache).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -120,13 +124,13 @@ pub struct TrainAugArgs {
     pub quiet: bool,
 }
 
-/// `mathnn uap train`: augmented training, written in the layout `mathnn train` uses.
+/// `mathnn attack train-augmented`: augmented training, written in the layout `mathnn train` uses.
 fn run_train(a: TrainAugArgs) -> Result<()> {
-    let kind: ModelKind = a.model.parse()?;
+    let kind = a.model;
     if a.no_batch_norm && kind != ModelKind::ResnetSmall {
         bail!("--no-batch-norm applies to resnet-small only (model `{kind}` has no batch norm)");
     }
-    let dataset: DatasetName = a.dataset.parse()?;
+    let dataset = a.dataset;
     let aug = Augmentation::parse(&a.augment)?;
     if a.limit_train == 0 || a.eval == 0 {
         bail!("--limit-train and --eval must be at least 1");
@@ -152,7 +156,7 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     let (varmap, model) = new_model(&model_config, a.seed, &Device::Cpu)?;
-    let _lock = crate::common::lock_run_dir(&a.out, "uap train", a.force)?;
+    let _lock = crate::common::lock_run_dir(&a.out, "attack train-augmented", a.force)?;
     let bar = progress_bar(
         a.quiet,
         &format!("train {kind} on {dataset} ({})", aug.tag()),
@@ -211,12 +215,12 @@ pub struct Common {
     pub quiet: bool,
 }
 
-/// `mathnn uap sv`.
+/// `mathnn attack sv-uap`.
 #[derive(Args, Debug)]
 pub struct SvArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Hidden layer (see `mathnn uap layers`).
+    /// Hidden layer (see `mathnn attack layers`).
     #[arg(long)]
     pub layer: String,
     /// Norm of the perturbation: a number ≥ 1 or `inf`.
@@ -242,7 +246,7 @@ pub struct SvArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `mathnn uap uap`.
+/// `mathnn attack uap`.
 #[derive(Args, Debug)]
 pub struct UapRunArgs {
     #[command(flatten)]
@@ -273,7 +277,7 @@ pub struct UapRunArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `mathnn uap pgd`.
+/// `mathnn attack pgd`.
 #[derive(Args, Debug)]
 pub struct PgdArgs {
     #[command(flatten)]
@@ -295,12 +299,12 @@ pub struct PgdArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `mathnn uap eval`.
+/// `mathnn attack transfer`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
     pub common: Common,
-    /// A perturbation written by `mathnn uap sv|uap|pgd --out`.
+    /// A perturbation written by `mathnn attack sv-uap|uap|pgd --out`.
     #[arg(long)]
     pub perturbation: PathBuf,
     /// Input-transform defence: bits:B, median:W, jpeg:Q or noise:SIGMA (non-adaptive).
@@ -308,7 +312,7 @@ pub struct EvalArgs {
     pub defence: Option<String>,
 }
 
-/// `mathnn uap deepfool`.
+/// `mathnn attack deepfool`.
 #[derive(Args, Debug)]
 pub struct DeepFoolArgs {
     #[command(flatten)]
@@ -324,7 +328,7 @@ pub struct DeepFoolArgs {
     pub overshoot: f64,
 }
 
-/// `mathnn uap substitute`.
+/// `mathnn attack substitute`.
 #[derive(Args, Debug)]
 pub struct SubstituteArgs {
     #[command(flatten)]
@@ -383,13 +387,13 @@ struct SavedPerturbation {
     perturbation: Perturbation,
 }
 
-/// Reads a `--perturbation` file: JSON written by `mathnn uap … --out`, an image-shaped (C × H × W)
+/// Reads a `--perturbation` file: JSON written by `mathnn attack … --out`, an image-shaped (C × H × W)
 /// perturbation of finite values. Every error names the file.
 fn read_perturbation(path: &Path) -> Result<(SavedPerturbation, Tensor)> {
     let named = || format!("--perturbation {}", path.display());
     let text = std::fs::read_to_string(path).with_context(named)?;
     let saved: SavedPerturbation = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a file written by `mathnn uap … --out`", named()))?;
+        .with_context(|| format!("{}: not a file written by `mathnn attack … --out`", named()))?;
     let v = saved
         .perturbation
         .to_tensor(&Device::Cpu)
@@ -543,12 +547,12 @@ fn parse_defence(s: &str) -> Result<InputTransform> {
     Ok(t)
 }
 
-/// `mathnn uap`.
+/// `mathnn attack`.
 pub fn run(args: UapArgs) -> Result<()> {
     args.device.open()?;
     if args.device.choice != DeviceChoice::Cpu {
         bail!(
-            "--device: `mathnn uap` runs on the CPU only for now (its attacks keep perturbations on the host)"
+            "--device: `mathnn attack` runs on the CPU only for now (its attacks keep perturbations on the host)"
         );
     }
     match args.command {

@@ -28,6 +28,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::common::choice;
 use crate::common::count;
 use crate::common::{
     DeviceArg, load_data_or_generated, progress_bar, provenance_label, write_json,
@@ -43,9 +44,9 @@ pub struct CapacityArgs {
 /// The data every capacity command reads.
 #[derive(Args, Debug, Clone)]
 pub struct CapacityData {
-    /// Data set: mnist, fashion-mnist (pixels in [0, 1], flattened).
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
+    /// Data set (pixels in [0, 1], flattened).
+    #[arg(long, default_value = "mnist", value_parser = choice(&[DatasetName::Mnist, DatasetName::FashionMnist]))]
+    pub dataset: DatasetName,
     /// Training images (the first n of the training set).
     #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 2000)]
     pub n: usize,
@@ -194,10 +195,7 @@ struct Loaded {
 
 /// The first `--n` training and `--test` test images.
 fn load_sets(data: &CapacityData) -> Result<(Dataset, Dataset)> {
-    let name: DatasetName = data.dataset.parse()?;
-    if !matches!(name, DatasetName::Mnist | DatasetName::FashionMnist) {
-        bail!("--dataset {name}: expected mnist or fashion-mnist");
-    }
+    let name = data.dataset;
     if data.n == 0 || data.test == 0 {
         bail!("--n and --test must be at least 1");
     }
@@ -253,7 +251,7 @@ fn emit<T: Serialize>(
     result: T,
 ) -> Result<()> {
     let out = Output {
-        dataset: data.dataset.clone(),
+        dataset: data.dataset.to_string(),
         data: provenance,
         n: data.n,
         test: data.test,

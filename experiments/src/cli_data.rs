@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::common::choice;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use nn_core::data::{DataLocator, DatasetName, default_mirrors, fetch, verify};
@@ -17,8 +18,9 @@ pub struct DataArgs {
 enum DataCommand {
     /// Download a data set from its public mirrors and verify its SHA-256 checksums.
     Fetch {
-        /// mnist or fashion-mnist.
-        name: String,
+        /// Data set.
+        #[arg(value_parser = choice(&DatasetName::ALL))]
+        name: DatasetName,
         /// Root directory to download into (default: the cache, ~/.cache/mathnn or MATHNN_CACHE).
         #[arg(long)]
         dest: Option<PathBuf>,
@@ -28,8 +30,9 @@ enum DataCommand {
     },
     /// Check a data set's files against their SHA-256 checksums.
     Verify {
-        /// Data set name.
-        name: String,
+        /// Data set.
+        #[arg(value_parser = choice(&DatasetName::ALL))]
+        name: DatasetName,
         /// Directory holding the data sets.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -46,7 +49,6 @@ enum DataCommand {
 pub fn run(args: DataArgs) -> Result<()> {
     match args.command {
         DataCommand::Fetch { name, dest, mirror } => {
-            let name: DatasetName = name.parse()?;
             let root = match dest {
                 Some(d) => d,
                 None => match DataLocator::from_env(None).cache_dir {
@@ -63,7 +65,6 @@ pub fn run(args: DataArgs) -> Result<()> {
             println!("{name}: verified files in {}", dir.display());
         }
         DataCommand::Verify { name, data_dir } => {
-            let name: DatasetName = name.parse()?;
             let dir = DataLocator::from_env(data_dir).locate(name)?;
             let statuses = verify(&dir, name)?;
             println!("{}", serde_json::to_string_pretty(&statuses)?);

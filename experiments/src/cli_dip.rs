@@ -14,6 +14,7 @@ use generalization::dip::{
 };
 use nn_core::data::image_io::{load_image, save_image};
 
+use crate::common::choice;
 use crate::common::count;
 use crate::common::{DeviceArg, progress_bar, write_json};
 use crate::plot::{Series, curve_chart_at};
@@ -70,9 +71,9 @@ pub struct CommonDipArgs {
     /// Channels of the skip branches (0: no skips).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=1024))]
     pub skip_channels: u32,
-    /// Upsampling: bilinear or nearest (default: bilinear for denoising, nearest for inpainting).
-    #[arg(long)]
-    pub upsample: Option<String>,
+    /// Upsampling (default: bilinear for denoising, nearest for inpainting).
+    #[arg(long, value_parser = choice(&Upsample::ALL))]
+    pub upsample: Option<Upsample>,
     /// Iterations in total (a resumed run continues to this count).
     #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub iters: u32,
@@ -242,10 +243,7 @@ fn fit(
     clean: Option<Tensor>,
     device: &candle_core::Device,
 ) -> Result<()> {
-    let upsample = match &a.upsample {
-        Some(s) => s.parse::<Upsample>()?,
-        None => default_upsample,
-    };
+    let upsample = a.upsample.unwrap_or(default_upsample);
     let params = DipParams {
         net: SkipNetParams {
             channels: a.channels as usize,

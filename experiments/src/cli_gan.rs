@@ -14,7 +14,7 @@ use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar, provenance_label};
-use crate::common::{count, ensure_memory};
+use crate::common::{choice, count, ensure_memory};
 use crate::gan_comparison::{Evaluator, fmt_scores};
 use crate::reproduce::{Context, Profile};
 
@@ -42,11 +42,11 @@ pub enum GanCommand {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// gan (non-saturating), wgan (weight clipping) or wgan-gp.
-    #[arg(long, default_value = "wgan-gp")]
-    pub loss: String,
-    /// mlp or dcgan.
-    #[arg(long, default_value = "mlp")]
-    pub arch: String,
+    #[arg(long, default_value = "wgan-gp", value_parser = choice(&GanLoss::ALL))]
+    pub loss: GanLoss,
+    /// Generator and critic: fully connected (mlp) or convolutional (dcgan).
+    #[arg(long, default_value = "mlp", value_parser = choice(&GanArch::ALL))]
+    pub arch: GanArch,
     /// Generator iterations in total (a resumed run continues to this count).
     #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 1000)]
     pub iters: usize,
@@ -165,8 +165,7 @@ pub fn run(args: GanArgs) -> Result<()> {
 }
 
 fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
-    let loss: GanLoss = a.loss.parse()?;
-    let arch: GanArch = a.arch.parse()?;
+    let (loss, arch) = (a.loss, a.arch);
     let recipe = GanConfig::new(loss, arch);
     let config = GanConfig {
         iterations: a.iters,

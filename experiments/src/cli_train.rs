@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use nn_core::data::{Dataset, DatasetName, TrainTest};
 use nn_core::models::{ModelConfig, ModelKind, parameter_count};
@@ -14,17 +14,34 @@ use serde::{Deserialize, Serialize};
 use crate::common::{
     DeviceArg, input_spec, load_data, new_model, progress_bar, provenance_label, write_json,
 };
-use crate::common::{count, ensure_memory, schedule_arg};
+use crate::common::{OptimizerChoice, choice, count, ensure_memory, schedule_arg};
+
+/// `mathnn eval --split`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Test,
+    Train,
+}
+
+impl Split {
+    /// `"test"` or `"train"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Train => "train",
+        }
+    }
+}
 
 /// Arguments of `mathnn train`.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Data set: mnist, fashion-mnist, pets32, pets64 or generated.
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
-    /// Model: mlp, lenet, vgg-small or resnet-small.
-    #[arg(long, default_value = "lenet")]
-    pub model: String,
+    /// Data set.
+    #[arg(long, default_value = "mnist", value_parser = choice(&DatasetName::ALL))]
+    pub dataset: DatasetName,
+    /// Model.
+    #[arg(long, default_value = "lenet", value_parser = choice(&ModelKind::ALL))]
+    pub model: ModelKind,
     /// Number of epochs.
     #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 3)]
     pub epochs: usize,
@@ -44,9 +61,9 @@ pub struct TrainArgs {
     /// Mini-batch size.
     #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Optimiser: adam or sgd.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerChoice::Adam)]
+    pub optimizer: OptimizerChoice,
     /// Learning rate (default: 1e-3 for Adam, 0.01 for SGD).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -119,21 +136,20 @@ pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
 
 /// Builds the training configuration from the CLI arguments.
 pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
-    let optimizer = match args.optimizer.as_str() {
-        "adam" => OptimizerConfig::Adam {
+    let optimizer = match args.optimizer {
+        OptimizerChoice::Adam => OptimizerConfig::Adam {
             lr: args.lr.unwrap_or(1e-3),
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: args.weight_decay,
         },
-        "sgd" => OptimizerConfig::Sgd {
+        OptimizerChoice::Sgd => OptimizerConfig::Sgd {
             lr: args.lr.unwrap_or(0.01),
             momentum: args.momentum,
             weight_decay: args.weight_decay,
             nesterov: false,
         },
-        other => bail!("unknown --optimizer `{other}`: expected adam or sgd"),
     };
     let mut schedule = schedule_arg(&args.schedule)?;
     if let LrSchedule::Cosine { epochs, .. } = &mut schedule {
@@ -173,8 +189,7 @@ pub struct TrainOutcome {
 
 /// Trains as `mathnn train` does on already loaded data; writes everything under `args.out`.
 pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
-    let kind: ModelKind = args.model.parse()?;
-    let dataset: DatasetName = args.dataset.parse()?;
+    let (kind, dataset) = (args.model, args.dataset);
     let config = train_config(args)?;
     let device = args.device.open()?;
     let data = limit(data, args.limit_train, args.limit_test)?;
@@ -246,7 +261,7 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
             / all_seconds.len().max(1) as f64,
         epochs: report.history,
         resumed_after_epoch: report.resumed_after_epoch,
-        threads: rayon_threads(),
+        threads: nn_core::threads::worker_threads(),
     };
     write_json(&out.join("metrics.json"), &metrics)?;
     Ok(TrainOutcome { metrics })
@@ -291,23 +306,10 @@ fn refuse_other_model(out: &Path, run: &RunConfig) -> Result<()> {
     )
 }
 
-pub fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
-}
-
 /// `mathnn train`.
 pub fn run_train(args: TrainArgs) -> Result<()> {
-    let dataset: DatasetName = args.dataset.parse()?;
-    let _: ModelKind = args.model.parse()?;
     train_config(&args)?;
-    let data = load_data(dataset, args.data_dir.as_deref())?;
+    let data = load_data(args.dataset, args.data_dir.as_deref())?;
     let outcome = train_on(&args, data)?;
     let m = &outcome.metrics;
     for e in &m.epochs {
@@ -342,11 +344,11 @@ pub struct EvalArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Data set to evaluate on (default: the one trained on).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Which split: test or train.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    #[arg(long, value_parser = choice(&DatasetName::ALL))]
+    pub dataset: Option<DatasetName>,
+    /// Which split.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
     /// Directory holding the data sets.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -389,12 +391,19 @@ pub fn load_trained(
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     let device = args.device.open()?;
     let (config, _varmap, model) = load_trained(&args.checkpoint, &device)?;
-    let dataset: DatasetName = args.dataset.as_deref().unwrap_or(&config.dataset).parse()?;
+    let dataset = match args.dataset {
+        Some(d) => d,
+        None => config.dataset.parse::<DatasetName>().with_context(|| {
+            format!(
+                "{}: unknown data set",
+                args.checkpoint.join("config.json").display()
+            )
+        })?,
+    };
     let data = load_data(dataset, args.data_dir.as_deref())?;
-    let set = match args.split.as_str() {
-        "test" => data.test,
-        "train" => data.train,
-        other => bail!("invalid --split `{other}`: expected test or train"),
+    let set = match args.split {
+        Split::Test => data.test,
+        Split::Train => data.train,
     };
     let set = match args.limit {
         Some(n) => set.take(n)?,
@@ -404,7 +413,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let out = EvalOutput {
         checkpoint: args.checkpoint.display().to_string(),
         dataset: dataset.to_string(),
-        split: &args.split,
+        split: args.split.as_str(),
         data_provenance: provenance_label(set.provenance),
         evaluation,
     };

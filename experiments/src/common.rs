@@ -37,6 +37,27 @@ impl DeviceArg {
     }
 }
 
+/// `--optimizer`: Adam (β = (0.9, 0.999), ε = 1e-8) or SGD with momentum.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimizerChoice {
+    Adam,
+    Sgd,
+}
+
+/// A flag with a closed set of values taken from a library type: `--help` lists them
+/// (`[possible values: mnist, fashion-mnist, …]`), clap refuses any other value naming the flag and the
+/// allowed ones, and the field holds the typed value (`DatasetName`, `ModelKind`, …). The names are the
+/// type's own `Display` spellings, so the CLI and the library cannot drift apart.
+pub fn choice<T>(values: &[T]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + std::fmt::Display + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(values.iter().map(|v| PossibleValue::new(v.to_string())))
+        .try_map(|s: String| s.parse::<T>().map_err(|e| e.to_string()))
+}
+
 /// A count from the command line: a whole number in `[LO, HI]`. Every count that sizes work or memory
 /// goes through it, so 0 (meaningless), negative numbers and absurd sizes (`18446744073709551615`) end as a
 /// clap error naming the argument instead of a silent empty run or an allocation failure.
@@ -194,6 +215,28 @@ pub fn one_line_error(e: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// `choice` lists `Display` names and parses them back with `FromStr`: the two must round-trip for
+    /// every value of every type offered on the command line.
+    #[test]
+    fn every_choice_round_trips_through_its_name() {
+        fn round_trip<T>(all: &[T])
+        where
+            T: std::str::FromStr + std::fmt::Display + PartialEq + std::fmt::Debug,
+            T::Err: std::fmt::Debug,
+        {
+            for v in all {
+                assert_eq!(&v.to_string().parse::<T>().unwrap(), v);
+            }
+        }
+        round_trip(&nn_core::data::DatasetName::ALL);
+        round_trip(&nn_core::models::ModelKind::ALL);
+        round_trip(&nn_core::gan::GanLoss::ALL);
+        round_trip(&nn_core::gan::GanArch::ALL);
+        round_trip(&gan_eval::FidRoute::ALL);
+        round_trip(&generalization::dip::Upsample::ALL);
+        assert!("eigen_sqrt".parse::<gan_eval::FidRoute>().is_err());
+    }
+
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_in_a_cpu_build_is_one_clear_error() {

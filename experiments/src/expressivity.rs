@@ -38,9 +38,9 @@ pub struct ExpressivityArgs {
     /// Print the matricization table and the network results as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Network budget: smoke, quick or full (as `mathnn reproduce`).
-    #[arg(long, default_value = "quick")]
-    pub profile: String,
+    /// Network budget (as `mathnn reproduce`).
+    #[arg(long, value_enum, default_value_t = Profile::Quick)]
+    pub profile: Profile,
     /// Only the matricization table (no training).
     #[arg(long)]
     pub no_networks: bool,
@@ -494,7 +494,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
 
 /// `mathnn expressivity`.
 pub fn run_cli(args: ExpressivityArgs) -> Result<()> {
-    let profile: Profile = args.profile.parse()?;
+    let profile = args.profile;
     let ctx = Context {
         profile,
         data_dir: args.data_dir.clone(),

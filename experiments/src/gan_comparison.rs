@@ -268,13 +268,15 @@ pub fn fmt_scores(s: &Scores) -> String {
     )
 }
 
-/// The evaluations stored in a trainer's notes.
-fn evals(trainer: &GanTrainer) -> Vec<Scores> {
-    trainer
-        .notes
-        .get("evals")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
+/// The evaluations stored in a trainer's notes (none yet in a fresh run). An unreadable history is an
+/// error: silently starting it over would report a run's curves from its resumption on only.
+fn evals(trainer: &GanTrainer) -> Result<Vec<Scores>> {
+    match trainer.notes.get("evals") {
+        None => Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone()).context(
+            "the checkpoint's evaluation history (`notes.evals` in state.json) is unreadable",
+        ),
+    }
 }
 
 /// Runs the experiment.
@@ -349,7 +351,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             // The evaluator's classifier is small and stays on the CPU.
             let images = t.generate(n, 12345)?.to_device(&Device::Cpu)?;
             let s = eval.score(ctx, loss.as_str(), Some(it), &images)?;
-            let mut all = evals(t);
+            let mut all = evals(t)?;
             all.retain(|e| e.iteration != Some(it));
             all.push(s);
             t.notes["evals"] = serde_json::to_value(&all)?;
@@ -366,7 +368,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             .get("train_seconds")
             .and_then(|v| v.as_f64())
             .unwrap_or(f64::NAN);
-        runs.push((*loss, evals(&trainer), seconds, trainer.iteration()));
+        runs.push((*loss, evals(&trainer)?, seconds, trainer.iteration()));
     }
 
     // Figures: metric-vs-iteration curves and the final sample grids.

@@ -48,8 +48,10 @@ enum Command {
     Data(cli_data::DataArgs),
     /// Run every experiment and write results/<experiment>/ and results/REPORT.md.
     Reproduce(reproduce::ReproduceArgs),
-    /// Universal adversarial perturbations (SV-UAP, UAP, universal PGD), transfer, DeepFool, defences.
-    Uap(cli_adversarial::UapArgs),
+    /// Adversarial attacks: universal perturbations (SV-UAP, UAP, universal PGD), transfer, DeepFool,
+    /// defences, the black-box substitute attack.
+    #[command(alias = "uap")] // the spelling before 2026-12: hidden, kept for one release
+    Attack(cli_adversarial::UapArgs),
     /// FID of two feature matrices (.npy, N × D): exact symmetric route.
     Fid(cli_metrics::FidArgs),
     /// Inception Score of class probabilities (.npy, N × C), 10 contiguous splits.
@@ -90,6 +92,31 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// Prints clap's error with its message on one line (`error: invalid value 'x' for '--model <MODEL>'
+/// [possible values: …]`: clap puts the allowed values and tips on lines of their own) and exits with
+/// clap's code. Help, version and "which subcommand?" screens are printed as clap prints them.
+fn exit_on_bad_arguments(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let (message, rest) = match text
+        .find("\n\nUsage:")
+        .or_else(|| text.find("\n\nFor more"))
+    {
+        Some(i) => text.split_at(i),
+        None => (text.as_str(), ""),
+    };
+    let one_line: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!("{}{rest}", one_line.join(" "));
+    std::process::exit(e.exit_code());
+}
+
 fn main() -> ExitCode {
     // candle reads this once per thread at its first backward pass; without it second-order gradients
     // (the WGAN-GP penalty) are silently partial. SAFETY: set before any other thread exists.
@@ -101,7 +128,7 @@ fn main() -> ExitCode {
     // needs (2-thread steps 10–30 % slower). SAFETY: no other thread exists yet.
     unsafe { nn_core::threads::park_idle_candle_workers() };
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| exit_on_bad_arguments(e));
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -113,7 +140,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli_train::run_eval(args),
         Command::Data(args) => cli_data::run(args),
         Command::Reproduce(args) => reproduce::run(args),
-        Command::Uap(args) => cli_adversarial::run(args),
+        Command::Attack(args) => cli_adversarial::run(args),
         Command::Fid(args) => cli_metrics::run_fid(args),
         Command::InceptionScore(args) => cli_metrics::run_inception_score(args),
         Command::Kid(args) => cli_metrics::run_kid(args),

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::common::{
     DeviceArg, ensure_dir, load_data, load_data_or_generated, progress_bar, write_json,
 };
-use crate::common::{count, schedule_arg};
+use crate::common::{OptimizerChoice, choice, count, schedule_arg};
 use crate::plot::{Series, curve_chart_at};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 use plotters::prelude::SeriesLabelPosition;
@@ -35,9 +35,9 @@ const LEVELS: [f64; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// Arguments of `mathnn random-labels`.
 #[derive(Args, Debug, Clone)]
 pub struct RandomLabelsArgs {
-    /// Data set: mnist, fashion-mnist or generated.
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
+    /// Data set (28×28, 10 classes).
+    #[arg(long, default_value = "mnist", value_parser = choice(&RANDOM_LABELS_DATASETS))]
+    pub dataset: DatasetName,
     /// Models, comma-separated: mlp-1x512, mlp-3x512, lenet.
     #[arg(long, default_value = "mlp-1x512")]
     pub model: String,
@@ -60,9 +60,9 @@ pub struct RandomLabelsArgs {
     /// Seed of the corruption and of the weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Optimiser: adam or sgd.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerChoice::Adam)]
+    pub optimizer: OptimizerChoice,
     /// Learning rate (default 1e-3 for Adam, 0.01 for SGD).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -140,11 +140,17 @@ fn pixel_conditions() -> [Corruption; 3] {
     ]
 }
 
+/// The data sets `--dataset` accepts: 28 × 28 grey images of 10 classes.
+const RANDOM_LABELS_DATASETS: [DatasetName; 3] = [
+    DatasetName::Mnist,
+    DatasetName::FashionMnist,
+    DatasetName::Generated,
+];
+
 fn fit_config(args: &RandomLabelsArgs) -> Result<FitConfig> {
-    let optimizer = match args.optimizer.as_str() {
-        "adam" => OptimizerConfig::adam(args.lr.unwrap_or(1e-3)),
-        "sgd" => OptimizerConfig::sgd(args.lr.unwrap_or(0.01), args.momentum),
-        other => bail!("unknown --optimizer `{other}`: expected adam or sgd"),
+    let optimizer = match args.optimizer {
+        OptimizerChoice::Adam => OptimizerConfig::adam(args.lr.unwrap_or(1e-3)),
+        OptimizerChoice::Sgd => OptimizerConfig::sgd(args.lr.unwrap_or(0.01), args.momentum),
     };
     let mut schedule = schedule_arg(&args.schedule)?;
     if let LrSchedule::Cosine { epochs, .. } = &mut schedule {
@@ -261,11 +267,8 @@ fn epochs(e: Option<usize>, cap: usize) -> String {
 /// `mathnn random-labels`.
 pub fn run_cli(args: RandomLabelsArgs) -> Result<()> {
     let device = args.device.open()?;
-    let dataset: DatasetName = args.dataset.parse()?;
-    if !matches!(
-        dataset,
-        DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::Generated
-    ) {
+    let dataset = args.dataset;
+    if !RANDOM_LABELS_DATASETS.contains(&dataset) {
         bail!(
             "--dataset {dataset}: expected mnist, fashion-mnist or generated (28×28, 10 classes)"
         );
@@ -669,7 +672,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let runs: Vec<ConditionResult> = results.into_iter().map(|(_, _, r)| r).collect();
     let details = serde_json::to_value(Details {
         optimizer: "adam",
-        threads: threads(),
+        threads: nn_core::threads::worker_threads(),
         runs: &runs,
     })?;
     Ok(ExperimentResult {
@@ -698,17 +701,6 @@ fn paper_sweep(c: Corruption) -> String {
             "fits, faster than random labels (Fig. 1a)".into()
         }
     }
-}
-
-fn threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
 }
 
 #[cfg(test)]
@@ -760,7 +752,7 @@ mod tests {
         assert!(err.contains("[0, 1]"), "{err}");
         assert!(parse_corruptions(" , ").is_err());
         let mut args = RandomLabelsArgs {
-            dataset: "mnist".into(),
+            dataset: DatasetName::Mnist,
             model: "mlp-1x512".into(),
             corruption: "all".into(),
             train_size: 10,
@@ -768,7 +760,7 @@ mod tests {
             max_epochs: 5,
             target: 1.0,
             seed: 0,
-            optimizer: "sgd".into(),
+            optimizer: OptimizerChoice::Sgd,
             lr: None,
             momentum: 0.9,
             schedule: "exp:0.95".into(),

@@ -17,9 +17,9 @@ use crate::common::{DeviceArg, ensure_dir, write_json};
 /// Arguments of `mathnn reproduce`.
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
-    /// smoke (CI, minutes), quick (≤ 30 min on 2 cores) or full (paper scale, hours).
-    #[arg(long, default_value = "quick")]
-    pub profile: String,
+    /// How much compute the experiments may spend.
+    #[arg(long, value_enum, default_value_t = Profile::Quick)]
+    pub profile: Profile,
     /// Directory holding the data sets (else MATHNN_DATA, else the cache; else generated data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -41,23 +41,23 @@ pub struct ReproduceArgs {
 }
 
 /// How much compute an experiment may spend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
+    /// CI: minutes.
     Smoke,
+    /// At most 30 minutes on 2 cores.
     Quick,
+    /// Paper scale: hours.
     Full,
 }
 
-impl std::str::FromStr for Profile {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "smoke" => Profile::Smoke,
-            "quick" => Profile::Quick,
-            "full" => Profile::Full,
-            _ => bail!("invalid --profile `{s}`: expected smoke, quick or full"),
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Profile::Smoke => "smoke",
+            Profile::Quick => "quick",
+            Profile::Full => "full",
         })
     }
 }
@@ -159,7 +159,7 @@ pub fn registry() -> Vec<Experiment> {
 
 /// `mathnn reproduce`.
 pub fn run(args: ReproduceArgs) -> Result<()> {
-    let profile: Profile = args.profile.parse()?;
+    let profile = args.profile;
     let registry = registry();
     for name in &args.only {
         if !registry.iter().any(|e| e.name == name) {

@@ -399,31 +399,6 @@ struct DefenceRow {
     random_accuracy: f64,
 }
 
-fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    let rank = |v: &[f64]| {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-        let mut r = vec![0.0; v.len()];
-        for (k, &i) in idx.iter().enumerate() {
-            r[i] = k as f64;
-        }
-        r
-    };
-    let (ra, rb) = (rank(a), rank(b));
-    let n = a.len() as f64;
-    if n < 2.0 {
-        return f64::NAN;
-    }
-    let mean = (n - 1.0) / 2.0;
-    let cov: f64 = ra
-        .iter()
-        .zip(&rb)
-        .map(|(x, y)| (x - mean) * (y - mean))
-        .sum();
-    let var: f64 = ra.iter().map(|x| (x - mean).powi(2)).sum();
-    cov / var
-}
-
 fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
@@ -614,7 +589,7 @@ fn attack_model(
     }
     sv_records[best_sv].fooling = fooling;
     let layer_sweep: Vec<&SvRecord> = sv_records.iter().filter(|r| r.q == p.layer_q).collect();
-    let sigma_fooling_spearman = spearman(
+    let sigma_fooling_spearman = nn_core::stats::spearman(
         &layer_sweep
             .iter()
             .map(|r| r.singular_value)
@@ -1291,15 +1266,6 @@ fn slice_set(ds: &Dataset, start: usize, len: usize) -> Result<Dataset> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spearman_matches_hand_values() {
-        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), 1.0);
-        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), -1.0);
-        // Ranks (0, 2, 1) vs (0, 1, 2): 1 − 6·Σd²/(n(n²−1)) = 1 − 6·2/24 = 0.5.
-        assert!((spearman(&[1.0, 5.0, 3.0], &[1.0, 2.0, 3.0]) - 0.5).abs() < 1e-12);
-        assert!(spearman(&[1.0], &[2.0]).is_nan());
-    }
 
     #[test]
     fn recipes_name_their_checkpoints_and_set_the_schedule() {

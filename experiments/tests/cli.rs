@@ -169,8 +169,8 @@ fn unknown_model_and_dataset_names_are_listed() {
     // Only ResNet-small has batch norm to switch off.
     let o = mathnn()
         .args([
-            "uap",
-            "train",
+            "attack",
+            "train-augmented",
             "--model",
             "lenet",
             "--no-batch-norm",
@@ -306,7 +306,7 @@ fn reproduce_smoke_without_data_falls_back_to_labelled_generated_data() {
 fn a_checkpoint_without_its_config_is_named_once() {
     let dir = tempfile::tempdir().unwrap();
     let o = mathnn()
-        .args(["uap", "layers", "--checkpoint"])
+        .args(["attack", "layers", "--checkpoint"])
         .arg(dir.path())
         .output()
         .unwrap();

@@ -81,13 +81,13 @@ fn count_flags() -> Vec<(Vec<&'static str>, Vec<&'static str>)> {
             vec!["--n", "--gs-draws"],
         ),
         (
-            vec!["uap", "uap", "--checkpoint", "/nonexistent/c"],
+            vec!["attack", "uap", "--checkpoint", "/nonexistent/c"],
             vec!["--eval", "--images", "--passes", "--chunk"],
         ),
         (
             vec![
-                "uap",
-                "sv",
+                "attack",
+                "sv-uap",
                 "--checkpoint",
                 "/nonexistent/c",
                 "--layer",
@@ -96,15 +96,15 @@ fn count_flags() -> Vec<(Vec<&'static str>, Vec<&'static str>)> {
             vec!["--images", "--iters"],
         ),
         (
-            vec!["uap", "pgd", "--checkpoint", "/nonexistent/c"],
+            vec!["attack", "pgd", "--checkpoint", "/nonexistent/c"],
             vec!["--steps", "--images"],
         ),
         (
-            vec!["uap", "deepfool", "--checkpoint", "/nonexistent/c"],
+            vec!["attack", "deepfool", "--checkpoint", "/nonexistent/c"],
             vec!["--images"],
         ),
         (
-            vec!["uap", "substitute", "--checkpoint", "/nonexistent/c"],
+            vec!["attack", "substitute", "--checkpoint", "/nonexistent/c"],
             vec!["--rounds", "--tau", "--epochs"],
         ),
         (
@@ -462,8 +462,8 @@ fn damaged_perturbation_files_are_named_never_a_panic() {
     for case in cases {
         std::fs::write(&bad, &case).unwrap();
         let o = run(&[
-            "uap",
-            "eval",
+            "attack",
+            "transfer",
             "--checkpoint",
             missing_model.to_str().unwrap(),
             "--perturbation",
@@ -526,11 +526,191 @@ fn errors_name_the_argument_that_is_wrong() {
         let arg = format!("--defence={defence}");
         assert_clean_failure(
             run(&[
-                &["uap", "eval", "--perturbation", "/nonexistent/p.json", &arg][..],
+                &[
+                    "attack",
+                    "transfer",
+                    "--perturbation",
+                    "/nonexistent/p.json",
+                    &arg,
+                ][..],
                 &c,
             ]
             .concat()),
             &["--defence", needle],
         );
+    }
+}
+
+/// Every flag with a closed set of values (issue 18): `--help` lists the values, and any other value is
+/// refused naming the flag and listing them again.
+#[test]
+fn every_choice_flag_lists_its_values_and_refuses_others() {
+    let datasets = "mnist, fashion-mnist, pets32, pets64, generated";
+    let models = "mlp, lenet, vgg-small, resnet-small";
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["train", "--out", "/nonexistent/r"],
+            "--dataset",
+            datasets,
+        ),
+        (vec!["train", "--out", "/nonexistent/r"], "--model", models),
+        (
+            vec!["train", "--out", "/nonexistent/r"],
+            "--optimizer",
+            "adam, sgd",
+        ),
+        (
+            vec!["eval", "--checkpoint", "/nonexistent/c"],
+            "--dataset",
+            datasets,
+        ),
+        (
+            vec!["eval", "--checkpoint", "/nonexistent/c"],
+            "--split",
+            "test, train",
+        ),
+        (
+            vec!["attack", "train-augmented", "--out", "/nonexistent/r"],
+            "--model",
+            models,
+        ),
+        (
+            vec!["attack", "train-augmented", "--out", "/nonexistent/r"],
+            "--dataset",
+            datasets,
+        ),
+        (
+            vec!["random-labels"],
+            "--dataset",
+            "mnist, fashion-mnist, generated",
+        ),
+        (vec!["random-labels"], "--optimizer", "adam, sgd"),
+        (
+            vec!["gan", "train", "--out", "/nonexistent/r"],
+            "--loss",
+            "gan, wgan, wgan-gp",
+        ),
+        (
+            vec!["gan", "train", "--out", "/nonexistent/r"],
+            "--arch",
+            "mlp, dcgan",
+        ),
+        (
+            vec!["fid", "/nonexistent/a.npy", "/nonexistent/b.npy"],
+            "--route",
+            "cholesky, eigen-sqrt",
+        ),
+        (
+            vec![
+                "dip",
+                "denoise",
+                "/nonexistent/i.png",
+                "--out",
+                "/nonexistent/r",
+            ],
+            "--upsample",
+            "bilinear, nearest",
+        ),
+        (
+            vec!["capacity", "width-sweep"],
+            "--dataset",
+            "mnist, fashion-mnist",
+        ),
+        (
+            vec!["capacity", "margin"],
+            "--dataset",
+            "mnist, fashion-mnist",
+        ),
+        (vec!["reproduce"], "--profile", "smoke, quick, full"),
+        (vec!["expressivity"], "--profile", "smoke, quick, full"),
+    ];
+    for (words, flag, values) in cases {
+        let command: Vec<&str> = words
+            .iter()
+            .copied()
+            .take_while(|w| !w.starts_with('/') && !w.starts_with('-'))
+            .collect();
+        let mut help = command.clone();
+        help.push("--help");
+        let o = run(&help);
+        let text = String::from_utf8_lossy(&o.stdout).replace('\n', " ");
+        let listed = format!("[possible values: {values}]");
+        let described = values
+            .split(", ")
+            .all(|v| text.contains(&format!("- {v}:")));
+        assert!(
+            text.contains(&listed) || described,
+            "`{} --help` does not list {flag}'s values ({values})",
+            command.join(" ")
+        );
+        let mut bad = words.clone();
+        bad.extend_from_slice(&[flag, "no-such-choice"]);
+        let o = run(&bad);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_clean_failure(o, &["invalid value 'no-such-choice'", flag]);
+        assert!(
+            err.contains(&format!("[possible values: {values}]")),
+            "{err}"
+        );
+    }
+    // Positional choices: the data set of `data fetch` and `data verify`.
+    for sub in ["fetch", "verify"] {
+        let o = run(&["data", sub, "cifar"]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_clean_failure(o, &["invalid value 'cifar'"]);
+        assert!(err.contains(datasets), "{err}");
+    }
+}
+
+/// The adversarial commands moved from `mathnn uap …` to `mathnn attack …` (issue 18); the old spellings
+/// still run for one release but are no longer listed.
+#[test]
+fn old_attack_spellings_are_hidden_aliases() {
+    let help = |words: &[&str]| {
+        let o = run(&[words, &["--help"][..]].concat());
+        assert!(
+            o.status.success(),
+            "{words:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let top = help(&[]);
+    assert!(
+        top.contains("  attack ") && !top.contains("  uap "),
+        "{top}"
+    );
+    let attack = help(&["attack"]);
+    for name in [
+        "sv-uap",
+        "transfer",
+        "train-augmented",
+        "uap",
+        "pgd",
+        "deepfool",
+        "substitute",
+        "layers",
+    ] {
+        assert!(
+            attack.contains(&format!("  {name} ")),
+            "`{name}` missing: {attack}"
+        );
+    }
+    for old in ["  sv ", "  eval ", "  train "] {
+        assert!(!attack.contains(old), "`{old}` is listed: {attack}");
+    }
+    // Old and new spellings reach the same command.
+    for (old, new) in [
+        (&["uap", "sv"][..], &["attack", "sv-uap"][..]),
+        (&["uap", "eval"][..], &["attack", "transfer"][..]),
+        (&["uap", "train"][..], &["attack", "train-augmented"][..]),
+        (&["attack", "sv"][..], &["attack", "sv-uap"][..]),
+    ] {
+        let body = |t: String| {
+            t.split_once("Options:")
+                .map(|(_, o)| o.to_string())
+                .unwrap_or(t)
+        };
+        assert_eq!(body(help(old)), body(help(new)), "{old:?} vs {new:?}");
     }
 }

@@ -129,7 +129,7 @@ fn bad_arguments_are_one_clear_line() {
         ),
         (
             vec!["theorem1", "--dataset", "pets32"],
-            "mnist or fashion-mnist",
+            "[possible values: mnist, fashion-mnist]",
         ),
         (vec!["theorem1", "--n", "0"], "--n"),
         (

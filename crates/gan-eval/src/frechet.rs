@@ -263,6 +263,36 @@ pub enum FidRoute {
     Cholesky,
 }
 
+impl FidRoute {
+    /// Both routes, in the order the CLI lists them.
+    pub const ALL: [FidRoute; 2] = [FidRoute::Cholesky, FidRoute::EigenSqrt];
+}
+
+impl std::fmt::Display for FidRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FidRoute::EigenSqrt => "eigen-sqrt",
+            FidRoute::Cholesky => "cholesky",
+        })
+    }
+}
+
+impl std::str::FromStr for FidRoute {
+    type Err = GanEvalError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        FidRoute::ALL
+            .into_iter()
+            .find(|r| r.to_string() == s)
+            .ok_or_else(|| {
+                GanEvalError::invalid(
+                    "route",
+                    format!("expected cholesky or eigen-sqrt, got `{s}`"),
+                )
+            })
+    }
+}
+
 /// FID between two sets of statistics, by the default [`FidRoute::Cholesky`] (falling back to
 /// [`FidRoute::EigenSqrt`] for a singular Σ_a).
 ///

@@ -66,13 +66,8 @@ pub(crate) fn check_same_dim(
 }
 
 /// SplitMix64 of `seed` and `index`: independent, well-mixed seeds for the `index`-th draw, so that
-/// parallel loops give the same result in any order.
-pub fn stream_seed(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// parallel loops give the same result in any order (nn-core's one derivation, re-exported).
+pub use nn_core::seed::stream_seed;
 
 /// A faer view of a standard-layout ndarray matrix (copied when the layout is not row-major contiguous).
 pub(crate) fn to_faer(x: ArrayView2<'_, f64>) -> Mat<f64> {

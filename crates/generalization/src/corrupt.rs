@@ -72,10 +72,8 @@ const GAUSSIAN_STREAM: u64 = 4;
 
 /// A seed for `stream` derived from `seed` (SplitMix64 finaliser of `seed + stream·φ`).
 pub fn derive_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed.wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    use nn_core::seed::{GOLDEN_GAMMA, mix64};
+    mix64(seed.wrapping_add(stream.wrapping_mul(GOLDEN_GAMMA)))
 }
 
 impl Corruption {

@@ -32,7 +32,7 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Tensor};
+use candle_core::DType;
 use candle_nn::VarMap;
 use indicatif::ProgressBar;
 use nn_core::checkpoint::{RunIdentity, resume_run, save_run};
@@ -282,29 +282,6 @@ fn check_fits(model: &dyn Classifier, data: &Dataset, what: &str) -> Result<()> 
     Ok(())
 }
 
-/// A description of `data` that changes when its images or labels do: name, size, label hash and two
-/// position-weighted pixel sums (a permutation of pixels changes the second).
-fn fingerprint(data: &Dataset) -> Result<String> {
-    let labels = data.labels_vec()?;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for y in labels {
-        hash = (hash ^ y as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    let flat = data.images.flatten_from(1)?.to_dtype(DType::F64)?;
-    let d = flat.dims()[1];
-    let ramp = Tensor::arange(0u32, d as u32, flat.device())?
-        .to_dtype(DType::F64)?
-        .affine(1.0 / d as f64, 1.0)?;
-    let sum = flat.sum_all()?.to_scalar::<f64>()?;
-    let weighted = flat.broadcast_mul(&ramp)?.sum_all()?.to_scalar::<f64>()?;
-    Ok(format!(
-        "{} (n={}, shape={:?}, labels#{hash:016x}, sum={sum:.6e}, weighted={weighted:.6e})",
-        data.name,
-        data.len(),
-        data.image_shape()
-    ))
-}
-
 /// Trains `model` (variables `varmap`) on `train` until its exact training accuracy reaches
 /// `config.target_accuracy` or `config.max_epochs` epochs have run; evaluates `test` every
 /// `config.test_every` epochs and at the last one. See the module header for seeds and checkpoints.
@@ -334,7 +311,7 @@ pub fn fit(
     let target = needed(n, config.target_accuracy);
     let mut optimizer = Optimizer::new(config.optimizer.clone(), varmap)?;
     let data_id = match &options.checkpoint_dir {
-        Some(_) => fingerprint(&train)?,
+        Some(_) => train.fingerprint()?,
         None => String::new(),
     };
 

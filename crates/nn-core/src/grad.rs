@@ -254,7 +254,7 @@ where
         output_shape,
         dtype,
         &dev,
-        seed.wrapping_add(0x9E37_79B9_7F4A_7C15),
+        seed.wrapping_add(crate::seed::GOLDEN_GAMMA),
     )?;
     let jv = jvp(&v)?;
     if jv.dims() != output_shape {

@@ -30,6 +30,8 @@ pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod run_lock;
+pub mod seed;
+pub mod stats;
 pub mod threads;
 pub mod train;
 

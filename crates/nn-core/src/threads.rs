@@ -6,6 +6,12 @@
 //! rayon's threads needed: 16 % of a 2-thread LeNet step's samples were that spin, and parking at once
 //! made 2-thread steps 10–30 % faster (docs/performance.md). One thread has no barrier-pool workers.
 
+/// Worker threads of the rayon pool nn-core's ops run on (`RAYON_NUM_THREADS`, else one per core): the
+/// number results record beside their timings.
+pub fn worker_threads() -> usize {
+    rayon::current_num_threads()
+}
+
 /// The variable candle 0.11 reads once, when its barrier pool starts.
 pub const CANDLE_SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
 

@@ -142,20 +142,8 @@ pub struct Evaluation {
 
 /// The seed of epoch `epoch`'s batch order (SplitMix64 of the run seed and the epoch).
 pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
-    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn data_fingerprint(d: &Dataset) -> String {
-    let (c, h, w) = d.image_shape();
-    format!(
-        "{} ({} images of {c}×{h}×{w}, {} classes)",
-        d.name,
-        d.len(),
-        d.num_classes()
-    )
+    use crate::seed::{GOLDEN_GAMMA, mix64};
+    mix64(seed ^ (epoch as u64).wrapping_mul(GOLDEN_GAMMA))
 }
 
 /// Trains `model` (whose variables are `varmap`) on `train_set`, evaluating on `test_set` after every
@@ -184,7 +172,7 @@ pub fn train(
     let train_set = train_set.to_device(&device)?;
     let test_set = test_set.map(|t| t.to_device(&device)).transpose()?;
     let mut optimizer = Optimizer::new(config.optimizer.clone(), varmap)?;
-    let fingerprint = data_fingerprint(&train_set);
+    let fingerprint = train_set.fingerprint()?;
 
     let mut history = Vec::new();
     let mut resumed_after_epoch = None;

@@ -53,6 +53,20 @@ pub fn read_npy_tensor(path: &Path) -> Result<(ArrayD<f64>, NpyDtype)> {
     }
 }
 
+/// Reads a 2-D `.npy` array (rows = samples: feature matrices, class probabilities, point clouds) as
+/// f64, with the dtypes and layouts of [`read_npy_tensor`]; any other number of dimensions is an error
+/// naming the file.
+pub fn read_npy_matrix(path: &Path) -> Result<Array2<f64>> {
+    let (a, _) = read_npy_tensor(path)?;
+    let ndim = a.ndim();
+    a.into_dimensionality::<Ix2>().map_err(|_| {
+        TdError::bad_file(
+            path,
+            format!("expected a 2-D array (rows = samples), found {ndim}-D"),
+        )
+    })
+}
+
 fn npz_matrix(
     npz: &mut NpzReader<Cursor<Vec<u8>>>,
     name: &str,
@@ -103,6 +117,38 @@ mod tests {
     use super::*;
     use ndarray::ShapeBuilder;
     use ndarray_npy::{NpzWriter, WriteNpyExt};
+
+    #[test]
+    fn matrices_read_f32_f64_fortran_and_refuse_other_dtypes_and_ranks() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ndarray::array![[1.0f64, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        let write = |name: &str, f: &dyn Fn(&mut std::fs::File)| {
+            let p = dir.path().join(name);
+            f(&mut std::fs::File::create(&p).unwrap());
+            p
+        };
+        let p64 = write("a64.npy", &|f| a.write_npy(f).unwrap());
+        assert_eq!(read_npy_matrix(&p64).unwrap(), a);
+        let p32 = write("a32.npy", &|f| a.mapv(|v| v as f32).write_npy(f).unwrap());
+        assert_eq!(read_npy_matrix(&p32).unwrap(), a);
+        let fortran =
+            Array2::from_shape_vec((3, 2).f(), vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]).unwrap();
+        let pf = write("af.npy", &|f| fortran.write_npy(f).unwrap());
+        assert_eq!(read_npy_matrix(&pf).unwrap(), a);
+        let pi = write("ai.npy", &|f| {
+            ndarray::array![[1i64, 2]].write_npy(f).unwrap()
+        });
+        let e = read_npy_matrix(&pi).unwrap_err().to_string();
+        assert!(e.contains("ai.npy") && e.contains("float64"), "{e}");
+        let p1 = write("a1.npy", &|f| {
+            ndarray::array![1.0f64, 2.0].write_npy(f).unwrap()
+        });
+        let e = read_npy_matrix(&p1).unwrap_err().to_string();
+        assert!(
+            e.contains("a1.npy") && e.contains("2-D") && e.contains("1-D"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn reads_f64_f32_c_and_fortran_order() {

@@ -31,6 +31,7 @@
 //! solving the problems one by one with matrix-vector products.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use nn_core::seed::stream_seed;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -337,14 +338,6 @@ impl LinearSvc {
         let intercept = self.intercept.as_slice().expect("standard layout");
         linear_scores(m, coef, self.coef.nrows(), intercept)
     }
-}
-
-/// The random stream of binary problem `index` (SplitMix64 finaliser of the seed and the index).
-fn stream_seed(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// One solved binary problem.

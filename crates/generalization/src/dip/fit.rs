@@ -15,6 +15,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use nn_core::checkpoint::{load_tensors, read_json, save_tensors, write_json_atomic};
+use nn_core::data::fingerprint_tensors;
 use nn_core::models::SeededVarMap;
 use nn_core::optim::{Optimizer, OptimizerConfig};
 use rand::rngs::StdRng;
@@ -298,28 +299,10 @@ pub struct DipFit {
     history: Vec<DipRecord>,
 }
 
-/// A cheap, order-sensitive fingerprint of tensors' values (FNV-1a over their f32 bits).
-fn fingerprint(tensors: &[&Tensor]) -> Result<String> {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for t in tensors {
-        for d in t.dims() {
-            h = (h ^ *d as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        for v in t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()? {
-            h = (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    Ok(format!("{h:016x}"))
-}
-
 /// A seed for one purpose and iteration, from the run's seed (SplitMix64-style mixing).
 fn derive_seed(seed: u64, stream: u64, iteration: u64) -> u64 {
-    let mut x = seed
-        ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ iteration.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+    use nn_core::seed::{GOLDEN_GAMMA, mix64};
+    mix64(seed ^ stream.wrapping_mul(GOLDEN_GAMMA) ^ iteration.wrapping_mul(0xbf58_476d_1ce4_e5b9))
 }
 
 const STREAM_CODE: u64 = 1;
@@ -400,8 +383,8 @@ impl DipFit {
             }
         };
         let mut data_fingerprint = match &mask {
-            Some(mk) => fingerprint(&[corrupted, mk])?,
-            None => fingerprint(&[corrupted])?,
+            Some(mk) => fingerprint_tensors(&[corrupted, mk])?,
+            None => fingerprint_tensors(&[corrupted])?,
         };
         if let DipTask::SuperResolution { factor } = &task {
             data_fingerprint.push_str(&format!("-sr{factor}"));

@@ -44,6 +44,20 @@ pub enum Upsample {
     Nearest,
 }
 
+impl Upsample {
+    /// Both modes, in the order the CLI lists them.
+    pub const ALL: [Upsample; 2] = [Upsample::Bilinear, Upsample::Nearest];
+}
+
+impl std::fmt::Display for Upsample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Upsample::Bilinear => "bilinear",
+            Upsample::Nearest => "nearest",
+        })
+    }
+}
+
 impl std::str::FromStr for Upsample {
     type Err = GenError;
 

@@ -19,6 +19,22 @@ pub enum Provenance {
     Generated,
 }
 
+/// An order-sensitive hash of tensors' shapes and values: FNV-1a over the dimensions and the f32 bits
+/// of every value, as 16 hex digits. Exact (no sums that a change could cancel); about 0.1 s for MNIST.
+pub fn fingerprint_tensors(tensors: &[&Tensor]) -> Result<String> {
+    const FNV_PRIME: u64 = 0x100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in tensors {
+        for d in t.dims() {
+            h = (h ^ *d as u64).wrapping_mul(FNV_PRIME);
+        }
+        for v in t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()? {
+            h = (h ^ u64::from(v.to_bits())).wrapping_mul(FNV_PRIME);
+        }
+    }
+    Ok(format!("{h:016x}"))
+}
+
 /// A labelled image data set held in memory.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -107,6 +123,21 @@ impl Dataset {
     /// Number of classes.
     pub fn num_classes(&self) -> usize {
         self.classes.len()
+    }
+
+    /// What checkpoints record of the data they were trained on: name, size, image shape, classes and
+    /// a hash of every pixel and label ([`fingerprint_tensors`]), so a run resumes only on the very same
+    /// data (a changed pixel, a relabelled image or a reordering changes it).
+    pub fn fingerprint(&self) -> Result<String> {
+        let (c, h, w) = self.image_shape();
+        let labels = self.labels.to_dtype(DType::F32)?;
+        Ok(format!(
+            "{} ({} images of {c}×{h}×{w}, {} classes, content {})",
+            self.name,
+            self.len(),
+            self.num_classes(),
+            fingerprint_tensors(&[&self.images, &labels])?
+        ))
     }
 
     /// Labels as a vector.
@@ -280,6 +311,36 @@ mod tests {
             Provenance::Generated,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_any_pixel_label_or_order() -> Result<()> {
+        let d = toy(6);
+        let base = d.fingerprint()?;
+        assert_eq!(base, toy(6).fingerprint()?);
+        assert!(
+            base.starts_with("toy (6 images of 1×2×2, 3 classes, content "),
+            "{base}"
+        );
+        // One pixel nudged by one f32 ulp.
+        let mut pixels = d.images.flatten_all()?.to_vec1::<f32>()?;
+        pixels[13] = f32::from_bits(pixels[13].to_bits() + 1);
+        let nudged = Dataset {
+            images: Tensor::from_vec(pixels, (6, 1, 2, 2), &Device::Cpu)?,
+            ..d.clone()
+        };
+        // One label changed; two images swapped (labels with them).
+        let mut labels = d.labels_vec()?;
+        labels[4] = (labels[4] + 1) % 3;
+        let relabelled = Dataset {
+            labels: Tensor::from_vec(labels, 6, &Device::Cpu)?,
+            ..d.clone()
+        };
+        let swapped = d.subset(&[1, 0, 2, 3, 4, 5])?;
+        for other in [nudged, relabelled, swapped] {
+            assert_ne!(other.fingerprint()?, base);
+        }
+        Ok(())
     }
 
     #[test]

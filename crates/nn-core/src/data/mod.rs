@@ -21,7 +21,7 @@ pub mod load;
 pub mod locate;
 
 pub use cifar::load_cifar_binary;
-pub use dataset::{Batches, Dataset, Provenance, permutation};
+pub use dataset::{Batches, Dataset, Provenance, fingerprint_tensors, permutation};
 pub use generated::{generated_digits, generated_train_test};
 pub use idx::{IdxImages, load_idx_dataset, read_idx_images, read_idx_labels};
 pub use image_io::{load_image, save_image, save_image_grid};

@@ -43,6 +43,9 @@ pub enum GanLoss {
 }
 
 impl GanLoss {
+    /// Every loss, in the order the CLI lists them.
+    pub const ALL: [GanLoss; 3] = [GanLoss::Gan, GanLoss::Wgan, GanLoss::WganGp];
+
     /// `"gan"`, `"wgan"` or `"wgan-gp"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +53,12 @@ impl GanLoss {
             GanLoss::Wgan => "wgan",
             GanLoss::WganGp => "wgan-gp",
         }
+    }
+}
+
+impl std::fmt::Display for GanLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -64,12 +64,21 @@ pub enum GanArch {
 }
 
 impl GanArch {
+    /// Both pairs, in the order the CLI lists them.
+    pub const ALL: [GanArch; 2] = [GanArch::Mlp, GanArch::Dcgan];
+
     /// `"mlp"` or `"dcgan"`.
     pub fn as_str(self) -> &'static str {
         match self {
             GanArch::Mlp => "mlp",
             GanArch::Dcgan => "dcgan",
         }
+    }
+}
+
+impl std::fmt::Display for GanArch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -63,13 +63,8 @@ const STREAM_PERMUTATION: u64 = 5;
 const STREAM_INIT_G: u64 = 6;
 const STREAM_INIT_D: u64 = 7;
 
-/// The SplitMix64 finaliser: a bijective 64-bit mix, used to derive independent seeds.
-pub fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+/// One SplitMix64 step, used to derive independent seeds (see [`crate::seed`]).
+pub use crate::seed::splitmix64;
 
 /// The seed of draw `(a, b)` of `stream` in a run seeded `seed`.
 fn draw_seed(seed: u64, stream: u64, a: u64, b: u64) -> u64 {
