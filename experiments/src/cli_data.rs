@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::common::choice;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use nn_core::data::{DataLocator, DatasetName, default_mirrors, fetch, verify};
+use nn_core::data::{DataLocator, DatasetName, fetch, mirrors, verify};
 
 /// Arguments of `mathnn data`.
 #[derive(Args, Debug)]
@@ -57,7 +57,7 @@ pub fn run(args: DataArgs) -> Result<()> {
                 },
             };
             let mirrors = if mirror.is_empty() {
-                default_mirrors(name)
+                mirrors(name)
             } else {
                 mirror
             };

@@ -5,11 +5,12 @@
 //! CPU). Training runs keep checkpoints under `results/<experiment>/runs/`, so an interrupted reproduce
 //! resumes where it stopped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use nn_core::data::{DataLocator, DatasetName, fetch, mirrors};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{DeviceArg, ensure_dir, write_json};
@@ -30,6 +31,10 @@ pub struct ReproduceArgs {
     /// same names are replaced; others are left alone).
     #[arg(long)]
     pub force: bool,
+    /// Do not download missing data sets: without this, MNIST and Fashion-MNIST are fetched into the cache
+    /// (checksummed) when no data directory holds them, before any experiment falls back to generated data.
+    #[arg(long)]
+    pub offline: bool,
     /// Run only these experiments (repeatable); default all.
     #[arg(long)]
     pub only: Vec<String>,
@@ -172,6 +177,9 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     }
     // Fail on an unavailable device before any experiment starts.
     args.device.open()?;
+    if !args.offline {
+        fetch_missing_data(args.data_dir.as_deref());
+    }
     let _lock = crate::common::lock_run_dir(&args.out, "reproduce", args.force)?;
     let out = args.out.clone();
     let started = Instant::now();
@@ -199,6 +207,36 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     nn_core::checkpoint::write_atomic(&out.join("REPORT.md"), report.as_bytes())?;
     println!("wrote {}", out.join("REPORT.md").display());
     Ok(())
+}
+
+/// A newcomer's first `mathnn reproduce` should run on real data: every downloadable data set (MNIST,
+/// Fashion-MNIST) that no data directory holds is fetched into the cache from its mirrors (or
+/// `$MATHNN_MIRROR`), checksummed, with a progress bar. A failure (no network, no cache directory) is one
+/// warning; the experiments then fall back to generated data as before.
+fn fetch_missing_data(data_dir: Option<&Path>) {
+    let locator = DataLocator::from_env(data_dir.map(Path::to_path_buf));
+    for name in DatasetName::ALL.into_iter().filter(|d| d.is_downloadable()) {
+        if locator.locate(name).is_ok() {
+            continue;
+        }
+        let Some(cache) = &locator.cache_dir else {
+            eprintln!(
+                "warning: {name} not found and no cache directory to fetch it into (set MATHNN_CACHE)"
+            );
+            continue;
+        };
+        eprintln!(
+            "fetching {name} into {} (checksummed; --offline skips this)",
+            cache.display()
+        );
+        match fetch(name, cache, &mirrors(name)) {
+            Ok(dir) => eprintln!("{name}: verified files in {}", dir.display()),
+            Err(e) => eprintln!(
+                "warning: could not fetch {name}: {}; experiments that need it use generated data",
+                crate::common::one_line_error(&e.into())
+            ),
+        }
+    }
 }
 
 fn render_report(results: &[ExperimentResult], profile: Profile, seconds: f64) -> String {

@@ -20,7 +20,7 @@
 use std::time::Instant;
 
 use adversarial::attacks::{
-    DeepFoolConfig, DeepFoolReport, EVAL_BATCH, FgsmConfig, deepfool, fgsm, predict,
+    DeepFoolConfig, EVAL_BATCH, FgsmConfig, deepfool_chunked, fgsm_success_rate, predict,
 };
 use adversarial::defences::{
     Augmentation, Defended, InputTransform, SubstituteConfig, accuracy, substitute_attack,
@@ -606,7 +606,18 @@ fn attack_model(
     for &eps in &p.eps_grid {
         random.push((eps, random_fooling(&net, &ev, eps, p.random_seeds, clip)?));
         let head = eval.images.narrow(0, 0, p.fgsm_images.min(eval.len()))?;
-        fgsm_rates.push((eps, fgsm_success(&net, &head, eps)?));
+        fgsm_rates.push((
+            eps,
+            fgsm_success_rate(
+                &net,
+                &head,
+                &FgsmConfig {
+                    eps,
+                    ..FgsmConfig::default()
+                },
+                EVAL_BATCH,
+            )?,
+        ));
     }
     // Diagnostic: a constant brightness shift of +ε/2, the mean that clipping leaves of random ±ε signs
     // on a black background.
@@ -661,7 +672,8 @@ fn attack_model(
     let truth = head.labels_vec()?;
     let correct: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] == truth[i]).collect();
     let df_set = head.subset(&correct)?;
-    let df = deepfool_chunked(&net, &df_set.images)?;
+    // Chunks of 50: the candidate gradients replicate each image once per class.
+    let df = deepfool_chunked(&net, &df_set.images, &DeepFoolConfig::default(), 50)?;
     let deepfool_seconds = t.elapsed().as_secs_f64();
     let mut linf: Vec<f64> = df
         .images
@@ -716,39 +728,6 @@ fn attack_model(
         upgd: upgd_v,
         record,
     })
-}
-
-/// Per-image FGSM success rate (ℓ∞, clipped, labels = clean predictions), in chunks of `EVAL_BATCH` images.
-fn fgsm_success(net: &Net, images: &Tensor, eps: f64) -> Result<f64> {
-    let n = images.dim(0)?;
-    let mut changed = 0;
-    for start in (0..n).step_by(EVAL_BATCH) {
-        let x = images.narrow(0, start, EVAL_BATCH.min(n - start))?;
-        changed += fgsm(
-            net,
-            &x,
-            None,
-            &FgsmConfig {
-                eps,
-                ..FgsmConfig::default()
-            },
-        )?
-        .report
-        .changed;
-    }
-    Ok(changed as f64 / n.max(1) as f64)
-}
-
-/// DeepFool (defaults) in chunks of 50 images (the candidate gradients replicate each image 10 times).
-fn deepfool_chunked(net: &Net, images: &Tensor) -> Result<DeepFoolReport> {
-    let n = images.dim(0)?;
-    let config = DeepFoolConfig::default();
-    let mut all = Vec::new();
-    for start in (0..n).step_by(50) {
-        let x = images.narrow(0, start, 50.min(n - start))?;
-        all.extend(deepfool(net, &x, &config)?.report.images);
-    }
-    Ok(DeepFoolReport::from_images(all, config))
 }
 
 /// `[N, C, H, W]` display of perturbations: 0.5 + v/(2ε) (grey = 0).

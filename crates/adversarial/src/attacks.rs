@@ -266,6 +266,27 @@ pub fn fgsm<M: LogitModel + ?Sized>(
     summarise(model, &x, adv, config.clip)
 }
 
+/// [`fgsm`] on `images` in batches of `batch` (which bounds the memory of the input gradient), against the
+/// model's own predictions: the fraction of images whose predicted label changes. Equal to one [`fgsm`]
+/// call on the whole set (every image is attacked independently).
+pub fn fgsm_success_rate<M: LogitModel + ?Sized>(
+    model: &M,
+    images: &Tensor,
+    config: &FgsmConfig,
+    batch: usize,
+) -> Result<f64> {
+    if batch == 0 {
+        return Err(AdvError::invalid("batch", "must be at least 1"));
+    }
+    let n = check_batch(images, "images")?;
+    let mut changed = 0;
+    for start in (0..n).step_by(batch) {
+        let x = images.narrow(0, start, batch.min(n - start))?;
+        changed += fgsm(model, &x, None, config)?.report.changed;
+    }
+    Ok(changed as f64 / n as f64)
+}
+
 /// Parameters of [`pgd`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PgdConfig {
@@ -460,6 +481,26 @@ impl DeepFoolReport {
             config,
         }
     }
+}
+
+/// [`deepfool`] on `images` in chunks of `chunk` (its candidate gradients hold every image once per class,
+/// so a chunk bounds the memory), summarised over all of them as one run.
+pub fn deepfool_chunked<M: LogitModel + ?Sized>(
+    model: &M,
+    images: &Tensor,
+    config: &DeepFoolConfig,
+    chunk: usize,
+) -> Result<DeepFoolReport> {
+    if chunk == 0 {
+        return Err(AdvError::invalid("chunk", "must be at least 1"));
+    }
+    let n = check_batch(images, "images")?;
+    let mut all = Vec::with_capacity(n);
+    for start in (0..n).step_by(chunk) {
+        let x = images.narrow(0, start, chunk.min(n - start))?;
+        all.extend(deepfool(model, &x, config)?.report.images);
+    }
+    Ok(DeepFoolReport::from_images(all, *config))
 }
 
 /// Minimal perturbations and their summary.

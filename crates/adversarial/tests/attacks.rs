@@ -2,7 +2,10 @@
 //! bad-input errors of acceptance 6.
 
 use adversarial::AdvError;
-use adversarial::attacks::{DeepFoolConfig, FgsmConfig, PgdConfig, deepfool, fgsm, pgd, predict};
+use adversarial::attacks::{
+    DeepFoolConfig, FgsmConfig, PgdConfig, deepfool, deepfool_chunked, fgsm, fgsm_success_rate,
+    pgd, predict,
+};
 use adversarial::net::{Layer, Net};
 use adversarial::norm::{Norm, lp_norms_per_row};
 use candle_core::{DType, Device, Tensor};
@@ -132,6 +135,40 @@ fn deepfool_flips_every_image_of_a_cnn_batch() {
     for (img, a) in out.report.images.iter().zip(adv) {
         assert_eq!(img.adversarial, a);
     }
+}
+
+#[test]
+fn chunked_attacks_equal_one_call_on_the_whole_batch() {
+    let (m, x) = lenet_and_images(7);
+    let config = FgsmConfig {
+        eps: 0.2,
+        ..FgsmConfig::default()
+    };
+    let whole = fgsm(m.as_ref(), &x, None, &config).unwrap().report;
+    for batch in [1, 3, 7, 100] {
+        let rate = fgsm_success_rate(m.as_ref(), &x, &config, batch).unwrap();
+        assert_eq!(rate, whole.changed as f64 / 7.0, "batch {batch}");
+    }
+    let one = deepfool(m.as_ref(), &x, &DeepFoolConfig::default())
+        .unwrap()
+        .report;
+    let chunked = deepfool_chunked(m.as_ref(), &x, &DeepFoolConfig::default(), 3).unwrap();
+    assert_eq!(chunked.images.len(), 7);
+    for (a, b) in one.images.iter().zip(&chunked.images) {
+        assert_eq!(
+            (a.original, a.adversarial, a.iterations),
+            (b.original, b.adversarial, b.iterations)
+        );
+        assert!(
+            (a.l2 - b.l2).abs() <= 1e-4 * a.l2.max(1e-6),
+            "{} vs {}",
+            a.l2,
+            b.l2
+        );
+    }
+    assert_eq!(chunked.fooled_fraction, one.fooled_fraction);
+    assert!(fgsm_success_rate(m.as_ref(), &x, &config, 0).is_err());
+    assert!(deepfool_chunked(m.as_ref(), &x, &DeepFoolConfig::default(), 0).is_err());
 }
 
 #[test]

@@ -2,12 +2,17 @@
 
 use std::process::{Command, Output};
 
-/// The `mathnn` binary with the caller's data and cache hidden and one rayon thread.
+/// A mirror that refuses every connection at once (the discard port of the loopback address).
+pub const DEAD_MIRROR: &str = "http://127.0.0.1:9/{name}/";
+
+/// The `mathnn` binary with the caller's data and cache hidden, no way to the internet (every download
+/// goes to [`DEAD_MIRROR`]) and one rayon thread.
 pub fn mathnn() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mathnn"));
-    // Tests must not depend on the caller's data or cache.
+    // Tests must not depend on the caller's data, cache or network.
     c.env_remove("MATHNN_DATA")
         .env("MATHNN_CACHE", "/nonexistent-mathnn-cache")
+        .env("MATHNN_MIRROR", DEAD_MIRROR)
         .env("RAYON_NUM_THREADS", "1");
     c
 }

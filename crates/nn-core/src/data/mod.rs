@@ -14,6 +14,8 @@
 
 pub mod cifar;
 pub mod dataset;
+#[cfg(feature = "download")]
+pub mod download;
 pub mod generated;
 pub mod idx;
 pub mod image_io;
@@ -27,6 +29,6 @@ pub use idx::{IdxImages, load_idx_dataset, read_idx_images, read_idx_labels};
 pub use image_io::{load_image, save_image, save_image_grid};
 pub use load::{TrainTest, load_dataset, load_sklearn_digits};
 pub use locate::{
-    DataLocator, DatasetName, FileStatus, RemoteFile, SKIMAGE_PHOTOS, SKLEARN_DIGITS,
-    default_mirrors, fetch, fetch_files, verify,
+    DataLocator, DatasetName, FileStatus, MIRROR_VAR, RemoteFile, SKIMAGE_PHOTOS, SKLEARN_DIGITS,
+    default_mirrors, fetch, fetch_files, mirrors, verify,
 };
