@@ -27,7 +27,7 @@ use generalization::{FitConfig, ZhangModel};
 use crate::cli_capacity::{
     complexity_text, default_feature_counts, theorem1_on_random_labels, width_line,
 };
-use crate::common::{ensure_dir, load_data_or_generated, progress_bar, provenance_label};
+use crate::common::{ensure_dir, load_data_or_generated, progress_bar};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 
@@ -131,8 +131,8 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let plan = plan(ctx.profile);
     let device = ctx.device.open()?;
     let data = load_data_or_generated(DatasetName::Mnist, ctx.data_dir.as_deref())?;
-    let provenance = provenance_label(data.train.provenance);
-    let real = provenance == "real data";
+    let provenance = data.train.provenance.label();
+    let real = data.train.provenance == nn_core::data::Provenance::Real;
     let test = data.test.take(plan.test)?;
     let (x_test, y_test) = (pixel_features(&test)?, labels(&test)?);
     let classes = data.train.num_classes();

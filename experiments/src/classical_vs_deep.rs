@@ -23,7 +23,7 @@ use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
 use serde::Serialize;
 
-use crate::common::{load_data_or_generated, new_model, provenance_label};
+use crate::common::{load_data_or_generated, new_model};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
@@ -433,7 +433,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     }
     for (name, sizes) in curve_datasets {
         let data = load_data_or_generated(name, ctx.data_dir.as_deref())?;
-        provenances.push(provenance_label(data.train.provenance));
+        provenances.push(data.train.provenance.label());
         let label = if data.train.provenance == Provenance::Generated {
             format!("{name} (generated)")
         } else {
@@ -482,7 +482,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     };
     let pets64 = load_data_or_generated(DatasetName::Pets64, ctx.data_dir.as_deref())?;
     let pets32 = load_data_or_generated(DatasetName::Pets32, ctx.data_dir.as_deref())?;
-    provenances.push(provenance_label(pets64.train.provenance));
+    provenances.push(pets64.train.provenance.label());
     let pets_label = if pets64.train.provenance == Provenance::Generated {
         "pets (generated)"
     } else {

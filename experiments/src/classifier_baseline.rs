@@ -8,7 +8,7 @@ use nn_core::models::ModelKind;
 
 use crate::cli_train::{TrainArgs, train_on};
 use crate::common::OptimizerChoice;
-use crate::common::{load_data_or_generated, provenance_label};
+use crate::common::load_data_or_generated;
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
@@ -110,8 +110,9 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let mut provenances = Vec::new();
     for plan in plans(ctx.profile) {
         let data = load_data_or_generated(plan.dataset, ctx.data_dir.as_deref())?;
-        let provenance = provenance_label(data.train.provenance);
-        let dataset = if data.train.provenance == nn_core::data::Provenance::Generated {
+        let provenance = data.train.provenance.label();
+        let real = data.train.provenance == nn_core::data::Provenance::Real;
+        let dataset = if !real {
             DatasetName::Generated
         } else {
             plan.dataset
@@ -146,7 +147,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                 "{} test accuracy, {} ({} epochs, {} train images)",
                 plan.model, plan.dataset, plan.epochs, m.train_images
             ),
-            paper: if data_is_real(provenance) {
+            paper: if real {
                 plan.reference.to_string()
             } else {
                 "— (generated data)".into()
@@ -192,8 +193,4 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         seconds: 0.0,
         details: serde_json::json!({ "runs": runs }),
     })
-}
-
-fn data_is_real(provenance: &str) -> bool {
-    provenance == "real data"
 }

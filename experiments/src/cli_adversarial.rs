@@ -40,7 +40,7 @@ use nn_core::device::DeviceChoice;
 use crate::cli_train::{RunConfig, load_trained};
 use crate::common::choice;
 use crate::common::count;
-use crate::common::{DeviceArg, load_data, new_model, progress_bar, provenance_label, write_json};
+use crate::common::{DeviceArg, load_data, new_model, progress_bar, write_json};
 
 /// Arguments of `mathnn attack`.
 #[derive(Args, Debug)]
@@ -176,7 +176,7 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
     let out = a.out.clone();
     let run_config = RunConfig {
         dataset: dataset.to_string(),
-        data_provenance: provenance_label(train_set.provenance).to_string(),
+        data_provenance: train_set.provenance.label().to_string(),
         model: model_config,
         train: config,
         limit_train: Some(a.limit_train),

@@ -30,9 +30,7 @@ use serde::Serialize;
 
 use crate::common::choice;
 use crate::common::count;
-use crate::common::{
-    DeviceArg, load_data_or_generated, progress_bar, provenance_label, write_json,
-};
+use crate::common::{DeviceArg, load_data_or_generated, progress_bar, write_json};
 
 /// Arguments of `mathnn capacity`.
 #[derive(Args, Debug)]
@@ -219,7 +217,7 @@ fn load(data: &CapacityData) -> Result<Loaded> {
         x_test: pixel_features(&test)?,
         y_test: labels(&test)?,
         classes: train.num_classes(),
-        provenance: provenance_label(train.provenance),
+        provenance: train.provenance.label(),
     })
 }
 
@@ -512,7 +510,7 @@ pub fn run(args: CapacityArgs) -> Result<()> {
             bar.finish_and_clear();
             let seconds = started.elapsed().as_secs_f64();
             write_json(&out.join("results.json"), &points)?;
-            let provenance = provenance_label(train.provenance);
+            let provenance = train.provenance.label();
             if data.json {
                 return emit(&data, provenance, seconds, &points);
             }
@@ -574,7 +572,7 @@ pub fn run(args: CapacityArgs) -> Result<()> {
             )?;
             let seconds = started.elapsed().as_secs_f64();
             write_json(&out.join("results.json"), &runs)?;
-            let provenance = provenance_label(train.provenance);
+            let provenance = train.provenance.label();
             if data.json {
                 return emit(&data, provenance, seconds, &runs);
             }

@@ -13,7 +13,7 @@ use ndarray::Array4;
 use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
-use crate::common::{DeviceArg, load_data_or_generated, progress_bar, provenance_label};
+use crate::common::{DeviceArg, load_data_or_generated, progress_bar};
 use crate::common::{choice, count, ensure_memory};
 use crate::gan_comparison::{Evaluator, fmt_scores};
 use crate::reproduce::{Context, Profile};
@@ -200,7 +200,7 @@ fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
         loss.as_str(),
         arch.as_str(),
         data.train.name,
-        provenance_label(data.train.provenance),
+        data.train.provenance.label(),
         trainer.iteration(),
         trainer.notes["train_seconds"].as_f64().unwrap_or(f64::NAN),
         last.map_or("-".into(), |l| format!("{:.4}", l.critic_loss)),
@@ -281,7 +281,7 @@ fn run_evaluate(a: EvaluateArgs, device: &Device) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "checkpoint": a.checkpoint,
-                "data": provenance_label(mnist.test.provenance),
+                "data": mnist.test.provenance.label(),
                 "classifier_accuracy": eval.accuracy,
                 "scores": s,
             }))?
@@ -290,7 +290,7 @@ fn run_evaluate(a: EvaluateArgs, device: &Device) -> Result<()> {
         println!(
             "iteration {it}: FID · FID(logits) · KID×10³ · IS · GS×10³ = {} ({n} images vs MNIST test, {}; classifier accuracy {:.2}%)",
             fmt_scores(&s),
-            provenance_label(mnist.test.provenance),
+            mnist.test.provenance.label(),
             100.0 * eval.accuracy
         );
     }

@@ -11,9 +11,7 @@ use nn_core::optim::{LrSchedule, OptimizerConfig};
 use nn_core::train::{EpochMetrics, Evaluation, TrainConfig, TrainOptions, evaluate, train};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{
-    DeviceArg, input_spec, load_data, new_model, progress_bar, provenance_label, write_json,
-};
+use crate::common::{DeviceArg, input_spec, load_data, new_model, progress_bar, write_json};
 use crate::common::{OptimizerChoice, choice, count, ensure_memory, schedule_arg};
 
 /// `mathnn eval --split`.
@@ -193,7 +191,7 @@ pub fn train_on(args: &TrainArgs, data: TrainTest) -> Result<TrainOutcome> {
     let config = train_config(args)?;
     let device = args.device.open()?;
     let data = limit(data, args.limit_train, args.limit_test)?;
-    let provenance = provenance_label(data.train.provenance).to_string();
+    let provenance = data.train.provenance.label().to_string();
     let model_config = ModelConfig {
         mlp_widths: parse_widths(&args.mlp_widths)?,
         ..ModelConfig::new(kind, input_spec(&data))
@@ -414,7 +412,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         checkpoint: args.checkpoint.display().to_string(),
         dataset: dataset.to_string(),
         split: args.split.as_str(),
-        data_provenance: provenance_label(set.provenance),
+        data_provenance: set.provenance.label(),
         evaluation,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::VarMap;
 use indicatif::{ProgressBar, ProgressStyle};
-use nn_core::data::{DataLocator, DatasetName, Provenance, TrainTest, load_dataset};
+use nn_core::data::{DataLocator, DatasetName, TrainTest, load_dataset};
 use nn_core::device::{DeviceChoice, open_device};
 use nn_core::models::{Classifier, InputSpec, ModelConfig, SeededVarMap, build_model};
 
@@ -129,14 +129,6 @@ pub fn load_data_or_generated(name: DatasetName, data_dir: Option<&Path>) -> Res
             );
             load_data(DatasetName::Generated, None)
         }
-    }
-}
-
-/// "real data" or "generated data", for reports.
-pub fn provenance_label(p: Provenance) -> &'static str {
-    match p {
-        Provenance::Real => "real data",
-        Provenance::Generated => "generated data",
     }
 }
 

@@ -22,9 +22,7 @@ use serde::{Deserialize, Serialize};
 use tensor_decomp::expressivity::{MatricizationRow, matricization_table};
 use tensor_decomp::nets::{NetFormat, TensorNetConfig, tensor_net};
 
-use crate::common::{
-    DeviceArg, ensure_dir, load_data_or_generated, progress_bar, provenance_label,
-};
+use crate::common::{DeviceArg, ensure_dir, load_data_or_generated, progress_bar};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 
@@ -242,7 +240,7 @@ fn table_rows(table: &[MatricizationRow]) -> Vec<Row> {
 fn train_networks(ctx: &Context, plan: &NetPlan) -> Result<(Vec<NetRun>, String)> {
     let device = ctx.device.open()?;
     let data = load_data_or_generated(DatasetName::Mnist, ctx.data_dir.as_deref())?;
-    let provenance = provenance_label(data.train.provenance).to_string();
+    let provenance = data.train.provenance.label().to_string();
     let train_set = match plan.limit_train {
         Some(n) => data.train.take(n.min(data.train.len()))?,
         None => data.train,

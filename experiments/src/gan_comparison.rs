@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::cli_gan::train_with_checkpoints;
-use crate::common::{load_data_or_generated, progress_bar, provenance_label};
+use crate::common::{load_data_or_generated, progress_bar};
 use crate::gan_metrics::{mrlt, noise_images, pixels};
 use crate::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
@@ -516,7 +516,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         name: NAME.into(),
         title: TITLE.into(),
         profile: ctx.profile,
-        data: format!("MNIST: {}", provenance_label(mnist.train.provenance)),
+        data: format!("MNIST: {}", mnist.train.provenance.label()),
         rows,
         figures,
         notes,

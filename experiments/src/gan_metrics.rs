@@ -16,7 +16,7 @@ use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::train::{TrainConfig, TrainOptions};
 use serde_json::json;
 
-use crate::common::{load_data_or_generated, progress_bar, provenance_label};
+use crate::common::{load_data_or_generated, progress_bar};
 use crate::plot::{BarGroup, bar_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
@@ -172,13 +172,10 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let p = plan(ctx.profile);
     let mnist = load_data_or_generated(DatasetName::Mnist, ctx.data_dir.as_deref())?;
     let fashion = load_data_or_generated(DatasetName::FashionMnist, ctx.data_dir.as_deref())?;
-    let mut provenance = vec![format!(
-        "MNIST: {}",
-        provenance_label(mnist.train.provenance)
-    )];
+    let mut provenance = vec![format!("MNIST: {}", mnist.train.provenance.label())];
     provenance.push(format!(
         "Fashion-MNIST: {}",
-        provenance_label(fashion.train.provenance)
+        fashion.train.provenance.label()
     ));
     let n = p.n.min(mnist.test.len()).min(mnist.train.len() / 2);
 

@@ -40,7 +40,7 @@ use nn_core::optim::{LrSchedule, OptimizerConfig};
 use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
 use serde::Serialize;
 
-use crate::common::{load_data_or_generated, new_model, progress_bar, provenance_label};
+use crate::common::{load_data_or_generated, new_model, progress_bar};
 use crate::plot::{Series, curve_chart, scatter_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
@@ -771,7 +771,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
 
     for (d, &ds) in p.datasets.iter().enumerate() {
         let data = load_data_or_generated(ds, ctx.data_dir.as_deref())?;
-        let provenance = provenance_label(data.train.provenance);
+        let provenance = data.train.provenance.label();
         provenances.push(provenance);
         let ds_label = if data.train.provenance == Provenance::Generated {
             "generated".to_string()

@@ -279,19 +279,7 @@ fn a_run_directory_in_use_is_refused_naming_the_holder() {
     }
     drop(held);
     // Released: the run goes ahead (and the lock file is the only trace of the refused attempts).
-    let o = run(&[
-        "train",
-        "--dataset",
-        "generated",
-        "--epochs",
-        "1",
-        "--limit-train",
-        "64",
-        "--limit-test",
-        "32",
-        "--out",
-        d,
-    ]);
+    let o = train_generated(d, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 

@@ -19,6 +19,22 @@ pub enum Provenance {
     Generated,
 }
 
+impl Provenance {
+    /// `"real data"` or `"generated data"`: how reports label numbers made from such data.
+    pub fn label(self) -> &'static str {
+        match self {
+            Provenance::Real => "real data",
+            Provenance::Generated => "generated data",
+        }
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// An order-sensitive hash of tensors' shapes and values: FNV-1a over the dimensions and the f32 bits
 /// of every value, as 16 hex digits. Exact (no sums that a change could cancel); about 0.1 s for MNIST.
 pub fn fingerprint_tensors(tensors: &[&Tensor]) -> Result<String> {
