@@ -40,6 +40,7 @@ fn dtype_name(d: NpyDtype) -> &'static str {
     match d {
         NpyDtype::F64 => "float64",
         NpyDtype::F32 => "float32",
+        _ => "another float type",
     }
 }
 

@@ -456,6 +456,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         GanLoss::Wgan => {
             "paper (Geometry Score, MNIST): WGAN slightly worse GS than WGAN-GP; no FID anchor"
         }
+        _ => "no anchor",
     };
     let mut details_runs = Vec::new();
     for (loss, ev, seconds, iteration) in &runs {

@@ -194,6 +194,7 @@ fn data_label(dataset: DatasetName, data: &TrainTest) -> String {
     match data.train.provenance {
         Provenance::Generated => "generated".into(),
         Provenance::Real => dataset.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -700,6 +701,7 @@ fn paper_sweep(c: Corruption) -> String {
         Corruption::RandomPixels | Corruption::Gaussian => {
             "fits, faster than random labels (Fig. 1a)".into()
         }
+        _ => "not in the paper".into(),
     }
 }
 

@@ -176,6 +176,7 @@ impl Recipe {
                 ),
                 Some(Augmentation::Gaussian { sigma }) =>
                     format!(", Gaussian input noise σ = {sigma}"),
+                Some(other) => format!(", augmentation {other:?}"),
                 None => String::new(),
             }
         )

@@ -61,6 +61,7 @@ use crate::norm::Clip;
 /// An input transformation used as a defence.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
+#[non_exhaustive]
 pub enum InputTransform {
     /// `round(x·(2^bits − 1)) / (2^bits − 1)` after clamping to [0, 1] (1 ≤ bits ≤ 16).
     BitDepth { bits: u32 },
@@ -257,6 +258,7 @@ pub struct NoiseEpoch {
 /// Input augmentation applied to every training batch by [`train_with_augmentation`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
+#[non_exhaustive]
 pub enum Augmentation {
     /// `clip(x + σ·N(0, I))` on every image (`sigma ≥ 0`; 0 is ordinary training).
     Gaussian { sigma: f64 },

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Errors of `adversarial`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdvError {
     /// An error from `nn-core` (data, models, training, gradients).
     #[error(transparent)]

@@ -144,6 +144,7 @@ fn broadcast_tangent(dims: &[usize], dtype: DType, v: &Tensor) -> Result<Tensor>
 /// One layer of a [`Net`]. Build the weighted ones with [`Layer::conv2d`], [`Layer::linear`],
 /// [`Layer::batch_norm`], [`Layer::residual`]; name a layer's output with [`Layer::named`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Layer {
     /// `(x − mean[c]) / std[c]` per channel (ImageNet input normalisation).
     Normalize { mean: Tensor, std: Tensor },
@@ -407,6 +408,12 @@ impl Net {
                 nodes.push(Layer::GlobalAvgPool.named("pool"));
                 nodes.push(w.linear("fc")?.named("logits"));
                 nodes
+            }
+            other => {
+                return Err(AdvError::invalid(
+                    "model",
+                    format!("no Net layout for model kind `{other}` yet"),
+                ));
             }
         };
         Net::new(config.kind.as_str(), config.input, nodes)

@@ -27,6 +27,7 @@ use crate::error::{AdvError, Result, check_nonneg};
 /// An ℓp norm: `L(p)` with `1 ≤ p < ∞`, or `Inf`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[non_exhaustive]
 pub enum Norm {
     /// `‖x‖_p = (Σ |xᵢ|^p)^{1/p}`, `1 ≤ p < ∞`.
     L(f64),
@@ -208,6 +209,7 @@ fn project_l1(v: &Tensor, xi: f64) -> Result<Tensor> {
 /// clipping used.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Clip {
     /// No clipping: `x + v` is fed as is.
     None,

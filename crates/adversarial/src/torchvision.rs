@@ -39,6 +39,7 @@ use crate::net::{Layer, Net, Node, Weights};
 /// The torchvision architectures offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum TorchArch {
     Vgg16,
     Vgg19,

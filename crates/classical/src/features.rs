@@ -29,6 +29,7 @@ use crate::hog::{HogError, HogImage, HogParams, HogWorkspace};
 
 /// What went wrong while building a feature matrix.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FeatureError {
     /// HOG refused an image or the parameters.
     #[error(transparent)]

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 
 /// What went wrong, with the offending values.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HogError {
     /// A parameter out of its domain.
     #[error("HOG parameter `{name}` = {value}: expected {expected}")]
@@ -108,6 +109,7 @@ pub type Result<T> = std::result::Result<T, HogError>;
 
 /// Block normalisation (`block_norm` of scikit-image), all with `eps = 1e-5`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum BlockNorm {
     /// `v / (Σ|v| + eps)`.
     L1,

@@ -249,6 +249,7 @@ impl FrechetAccumulator {
 /// How [`fid_with_route`] evaluates `tr(Σ_aΣ_b)^{1/2}` when neither set is rank-deficient by sample count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum FidRoute {
     /// `R = Σ_a^{1/2}` from a symmetric eigendecomposition (negative eigenvalues clamped to 0), then the
     /// eigenvalues of `R Σ_b R` (computed as the similar `Wᵀ Σ_b W`, `W = V diag(√λ)`), clamped, summed

@@ -48,6 +48,7 @@ use crate::{GenError, Result};
 /// One condition of the randomisation tests (see the module table).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Corruption {
     /// The data unchanged.
     TrueLabels,

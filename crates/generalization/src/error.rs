@@ -2,6 +2,7 @@
 
 /// Errors of `generalization`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GenError {
     /// An error from `nn-core` (data, models, optimiser, checkpoints, divergence).
     #[error(transparent)]

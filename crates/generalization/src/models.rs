@@ -34,6 +34,7 @@ pub const PAPER_INPUT: InputSpec = InputSpec {
 /// A model of the randomisation tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ZhangModel {
     /// One hidden ReLU layer of 512 units.
     #[serde(rename = "mlp-1x512")]

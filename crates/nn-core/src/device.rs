@@ -6,6 +6,7 @@ use crate::{NnError, Result};
 
 /// Which device to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum DeviceChoice {
     /// The CPU (the default, and the only choice without the `cuda` feature).
     #[default]

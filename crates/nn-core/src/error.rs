@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Errors of `nn-core`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NnError {
     /// A tensor operation failed inside candle.
     #[error("tensor operation failed: {0}")]

@@ -24,6 +24,7 @@ use crate::{NnError, Result};
 /// Which optimiser, with its hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum OptimizerConfig {
     /// Adam (Kingma & Ba 2015).
     Adam {
@@ -166,6 +167,7 @@ impl OptimizerConfig {
 /// Learning rate as a function of the epoch (0-based).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum LrSchedule {
     /// The base rate throughout.
     #[default]

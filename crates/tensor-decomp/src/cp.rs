@@ -276,6 +276,7 @@ fn normalize_columns(f: &mut [f64], n: usize, r: usize) -> Vec<f64> {
 
 /// How CP-ALS starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum CpInit {
     /// Factors with entries uniform in `[0, 1)` from a seeded RNG (factor 1 first, row-major).
     Random { seed: u64 },

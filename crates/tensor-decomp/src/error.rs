@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 /// Errors of `tensor-decomp`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TdError {
     /// An argument is outside its valid range or of the wrong kind.
     #[error("invalid argument `{name}`: {reason}")]

@@ -16,6 +16,7 @@ use crate::{Result, TdError};
 /// The element type a file held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum NpyDtype {
     F64,
     F32,

@@ -53,6 +53,7 @@ use crate::{Result, TdError};
 /// The format of the class weight tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum NetFormat {
     /// Recurrent network: TT cores with inner rank `rank`.
     Tt { rank: usize, shared_cores: bool },

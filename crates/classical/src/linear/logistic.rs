@@ -55,6 +55,7 @@ impl Default for LogisticRegressionParams {
 
 /// Why L-BFGS stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LogisticStop {
     /// The largest gradient entry fell to `tol` or below (converged).
     Gradient,

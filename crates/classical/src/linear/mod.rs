@@ -50,6 +50,7 @@ pub use svm::{LinearSvc, LinearSvcParams, LinearSvcSolver};
 
 /// What went wrong in fitting or applying a linear model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LinearError {
     /// The feature matrix has no rows or no columns.
     #[error("empty feature matrix: {n_samples} samples × {n_features} features")]

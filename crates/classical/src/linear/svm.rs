@@ -43,6 +43,7 @@ use super::{
 
 /// Which problem [`LinearSvcParams::fit`] solves (scikit-learn's `dual` parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LinearSvcSolver {
     /// [`LinearSvcSolver::Dual`] when there are fewer samples than features, else
     /// [`LinearSvcSolver::Primal`] (scikit-learn's `dual="auto"`, its default).

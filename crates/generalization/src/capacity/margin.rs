@@ -63,6 +63,7 @@ impl DenseLayer {
 
 /// The reference matrices `Mᵢ` of the (2, 1) term.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub enum Reference {
     /// `Mᵢ = 0` (with the pass-through 1 of the bias augmentation).
     #[default]

@@ -43,6 +43,7 @@ use crate::{GenError, Result};
 
 /// The random feature map.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum FeatureMap {
     /// `cos(w·x + b)`, `w ~ N(0, I/σ²)`, `b ~ U(0, 2π)`: random Fourier features of the Gaussian kernel
     /// `exp(−‖x − x'‖² / 2σ²)`.

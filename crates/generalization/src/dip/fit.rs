@@ -29,6 +29,7 @@ use crate::{GenError, Result};
 
 /// What the fit restores.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum DipTask {
     /// Denoising (and any corruption left to early stopping): `E = mean((x − x₀)²)`.
     Denoise,

@@ -36,6 +36,7 @@ const BN_EPS: f64 = 1e-5;
 /// How the decoder upsamples by 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Upsample {
     /// Bilinear with `align_corners = false` (the reference's choice for denoising and super-resolution).
     #[default]

@@ -12,6 +12,7 @@ use crate::{NnError, Result};
 /// Where a data set's numbers came from; reports label results made from generated data as such.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Provenance {
     /// Read from real data files.
     Real,

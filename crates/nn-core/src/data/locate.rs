@@ -20,6 +20,7 @@ use crate::{NnError, Result};
 /// The data sets `mathnn` knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum DatasetName {
     /// MNIST handwritten digits, 28×28 grey, 60k train + 10k test.
     Mnist,

@@ -33,6 +33,7 @@ use crate::{NnError, Result};
 /// Which objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum GanLoss {
     /// Non-saturating GAN (binary cross-entropy with logits).
     Gan,

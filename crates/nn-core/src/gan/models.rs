@@ -56,6 +56,7 @@ pub const GENERATOR_BN_EPS: f64 = 0.8;
 /// Which generator/critic pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum GanArch {
     /// Fully connected pair (the spec's CPU variant).
     Mlp,
@@ -145,6 +146,7 @@ fn check_positive(name: &str, v: usize) -> Result<()> {
 }
 
 /// A generator: latent codes `[N, latent_dim]` → images `[N, 1, 28, 28]` in `(0, 1)`.
+#[non_exhaustive]
 pub enum Generator {
     /// Fully connected.
     Mlp {
@@ -286,6 +288,7 @@ impl Generator {
 }
 
 /// A critic (discriminator): images `[N, 1, 28, 28]` → scores `[N]`.
+#[non_exhaustive]
 pub enum Critic {
     /// Fully connected.
     Mlp { hidden: Vec<Linear>, out: Linear },

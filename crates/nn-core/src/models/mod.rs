@@ -68,6 +68,7 @@ impl InputSpec {
 /// The model families nn-core builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ModelKind {
     /// Fully connected ReLU network (default widths 512-512).
     Mlp,
