@@ -25,11 +25,11 @@ use nn_core::train::{TrainConfig, TrainOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::cli_gan::train_with_checkpoints;
 use crate::common::{load_data_or_generated, progress_bar};
-use crate::gan_metrics::{mrlt, noise_images, pixels};
-use crate::plot::{Series, line_chart};
+use crate::report::plot::{Series, line_chart};
+use crate::reproduce::gan_metrics::{mrlt, noise_images, pixels};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
+use crate::runs::gan::train_with_checkpoints;
 
 pub const NAME: &str = "gan-comparison";
 pub const TITLE: &str =

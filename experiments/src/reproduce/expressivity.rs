@@ -7,13 +7,11 @@
 //! Part 2, empirical: TT networks (bilinear recurrent cell) and CP networks (product pooling) on MNIST
 //! images read as sequences of 7×7 patches, accuracy against width and parameter count.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
 use candle_core::DType;
 use candle_nn::VarMap;
-use clap::Args;
 use nn_core::data::DatasetName;
 use nn_core::models::{InputSpec, SeededVarMap};
 use nn_core::optim::OptimizerConfig;
@@ -22,38 +20,13 @@ use serde::{Deserialize, Serialize};
 use tensor_decomp::expressivity::{MatricizationRow, matricization_table};
 use tensor_decomp::nets::{NetFormat, TensorNetConfig, tensor_net};
 
-use crate::common::{DeviceArg, ensure_dir, load_data_or_generated, progress_bar};
-use crate::plot::{Series, line_chart};
+use crate::common::{load_data_or_generated, progress_bar};
+use crate::report::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 
 pub const NAME: &str = "expressivity";
 pub const TITLE: &str =
     "TT (recurrent) vs CP (shallow): matricization ranks and network accuracy vs width";
-
-/// Arguments of `mathnn expressivity`.
-#[derive(Args, Debug)]
-pub struct ExpressivityArgs {
-    /// Print the matricization table and the network results as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Network budget (as `mathnn reproduce`).
-    #[arg(long, value_enum, default_value_t = Profile::Quick)]
-    pub profile: Profile,
-    /// Only the matricization table (no training).
-    #[arg(long)]
-    pub no_networks: bool,
-    /// Directory holding the data sets (else MATHNN_DATA, else the cache; else generated data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Where the figures and result.json go.
-    #[arg(long, default_value = "results/expressivity")]
-    pub out: PathBuf,
-    /// No progress bars.
-    #[arg(long)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub device: DeviceArg,
-}
 
 /// Training budget and widths of one profile.
 struct NetPlan {
@@ -428,7 +401,7 @@ fn figures(ctx: &Context, runs: &[NetRun]) -> Result<Vec<String>> {
     Ok(files)
 }
 
-fn run_parts(ctx: &Context, networks: bool) -> Result<(ExperimentResult, ExpressivityOutput)> {
+pub fn run_parts(ctx: &Context, networks: bool) -> Result<(ExperimentResult, ExpressivityOutput)> {
     let table = matricization_table(&DS, &NS, &RS, 0)?;
     let mut rows = table_rows(&table);
     let plan = plan(ctx.profile);
@@ -488,64 +461,6 @@ fn run_parts(ctx: &Context, networks: bool) -> Result<(ExperimentResult, Express
 /// Runs the experiment (`mathnn reproduce`).
 pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     Ok(run_parts(ctx, true)?.0)
-}
-
-/// `mathnn expressivity`.
-pub fn run_cli(args: ExpressivityArgs) -> Result<()> {
-    let profile = args.profile;
-    let ctx = Context {
-        profile,
-        data_dir: args.data_dir.clone(),
-        out: ensure_dir(&args.out)?,
-        quiet: args.quiet || args.json,
-        device: args.device,
-    };
-    let started = Instant::now();
-    let (mut result, output) = run_parts(&ctx, !args.no_networks)?;
-    result.seconds = started.elapsed().as_secs_f64();
-    crate::common::write_json(&ctx.out.join("result.json"), &result)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&output)?);
-        return Ok(());
-    }
-    println!(
-        "  d  n  r  cores        odd/even  q^(d/2)  n^(d/2-1)·min(n,r)  balanced  construction"
-    );
-    for r in &output.matricization {
-        println!(
-            "{:>3} {:>2} {:>2}  {:<11} {:>9} {:>8} {:>19} {:>9} {:>13}",
-            r.d,
-            r.n,
-            r.r,
-            if r.shared_cores {
-                "shared"
-            } else {
-                "independent"
-            },
-            r.odd_even_rank,
-            r.theorem_bound,
-            r.predicted_odd_even,
-            r.balanced_rank,
-            r.construction_rank
-        );
-    }
-    if !output.networks.is_empty() {
-        println!("\nnetworks on {} ({} profile):", output.data, args.profile);
-        println!("  family     rank  parameters  test accuracy");
-        for n in &output.networks {
-            println!(
-                "  {:<9} {:>5} {:>11}  {:.4}",
-                n.family, n.rank, n.parameters, n.test_accuracy
-            );
-        }
-    }
-    for row in &result.rows {
-        if row.quantity.starts_with("smallest") {
-            println!("{}: {}", row.quantity, row.ours);
-        }
-    }
-    println!("wrote {}", ctx.out.join("result.json").display());
-    Ok(())
 }
 
 #[cfg(test)]

@@ -21,10 +21,10 @@ use nn_core::data::DataLocator;
 use nn_core::data::image_io::{load_image, save_image_grid};
 use serde::Serialize;
 
-use crate::cli_dip::{psnr_figure, run_to_end};
 use crate::common::{ensure_dir, progress_bar, write_json};
-use crate::plot::{Series, curve_chart_at};
+use crate::report::plot::{Series, curve_chart_at};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
+use crate::runs::dip::{psnr_figure, run_to_end};
 
 pub const NAME: &str = "deep-image-prior";
 pub const TITLE: &str =

@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::count;
+use crate::report::hog::write_visualisation_png;
 use anyhow::{Context, Result, bail};
-use candle_core::{Device, Tensor};
 use clap::Args;
 use classical::hog::{BlockNorm, HogImage, HogParams, Pixel, hog_full, hog_visualisation};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{ReadNpyExt, ReadableElement, WriteNpyExt};
 use nn_core::checkpoint::write_with_atomic;
-use nn_core::data::image_io::{load_image_u8, save_image};
+use nn_core::data::image_io::load_image_u8;
 
 /// Arguments of `mathnn hog`.
 #[derive(Args, Debug)]
@@ -247,22 +247,4 @@ pub fn run(args: HogArgs) -> Result<()> {
         println!("visualisation → {}", path.display());
     }
     Ok(())
-}
-
-/// The visualisation as a grey PNG for people to look at (see [`visualisation_for_display`]).
-pub fn write_visualisation_png(vis: &[f64], rows: usize, cols: usize, path: &Path) -> Result<()> {
-    let pixels = visualisation_for_display(vis);
-    save_image(
-        &Tensor::from_vec(pixels, (1, rows, cols), &Device::Cpu)?,
-        path,
-    )?;
-    Ok(())
-}
-
-/// Values in `[0, 1]`: divided by the maximum, then square-rooted so that weak edges stay visible (as the
-/// rescaled intensities of scikit-image's HOG example); all zero when the visualisation is.
-pub fn visualisation_for_display(vis: &[f64]) -> Vec<f32> {
-    let max = vis.iter().copied().fold(0.0, f64::max);
-    let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
-    vis.iter().map(|&v| (v * scale).sqrt() as f32).collect()
 }

@@ -5,43 +5,44 @@
 //! CPU). Training runs keep checkpoints under `results/<experiment>/runs/`, so an interrupted reproduce
 //! resumes where it stopped.
 
+pub mod capacity_and_interpolation;
+pub mod classical_vs_deep;
+pub mod classifier_baseline;
+pub mod deep_image_prior;
+pub mod expressivity;
+pub mod gan_comparison;
+pub mod gan_metrics;
+pub mod random_labels;
+pub mod universal_perturbations;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use clap::Args;
 use nn_core::data::{DataLocator, DatasetName, fetch, mirrors};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{DeviceArg, ensure_dir, write_json};
 
-/// Arguments of `mathnn reproduce`.
-#[derive(Args, Debug)]
-pub struct ReproduceArgs {
+/// What `mathnn reproduce` runs, and where (see its flags in `cli::reproduce`).
+#[derive(Debug, Clone)]
+pub struct ReproduceOptions {
     /// How much compute the experiments may spend.
-    #[arg(long, value_enum, default_value_t = Profile::Quick)]
     pub profile: Profile,
     /// Directory holding the data sets (else MATHNN_DATA, else the cache; else generated data).
-    #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Output directory.
-    #[arg(long, default_value = "results")]
     pub out: PathBuf,
     /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
     /// same names are replaced; others are left alone).
-    #[arg(long)]
     pub force: bool,
     /// Do not download missing data sets: without this, MNIST and Fashion-MNIST are fetched into the cache
     /// (checksummed) when no data directory holds them, before any experiment falls back to generated data.
-    #[arg(long)]
     pub offline: bool,
     /// Run only these experiments (repeatable); default all.
-    #[arg(long)]
     pub only: Vec<String>,
     /// No progress bars.
-    #[arg(long)]
     pub quiet: bool,
-    #[command(flatten)]
     pub device: DeviceArg,
 }
 
@@ -115,55 +116,55 @@ pub struct Experiment {
 pub fn registry() -> Vec<Experiment> {
     vec![
         Experiment {
-            name: crate::classifier_baseline::NAME,
-            title: crate::classifier_baseline::TITLE,
-            run: crate::classifier_baseline::run,
+            name: crate::reproduce::classifier_baseline::NAME,
+            title: crate::reproduce::classifier_baseline::TITLE,
+            run: crate::reproduce::classifier_baseline::run,
         },
         Experiment {
-            name: crate::gan_metrics::NAME,
-            title: crate::gan_metrics::TITLE,
-            run: crate::gan_metrics::run,
+            name: crate::reproduce::gan_metrics::NAME,
+            title: crate::reproduce::gan_metrics::TITLE,
+            run: crate::reproduce::gan_metrics::run,
         },
         Experiment {
-            name: crate::gan_comparison::NAME,
-            title: crate::gan_comparison::TITLE,
-            run: crate::gan_comparison::run,
+            name: crate::reproduce::gan_comparison::NAME,
+            title: crate::reproduce::gan_comparison::TITLE,
+            run: crate::reproduce::gan_comparison::run,
         },
         Experiment {
-            name: crate::random_labels::NAME,
-            title: crate::random_labels::TITLE,
-            run: crate::random_labels::run,
+            name: crate::reproduce::random_labels::NAME,
+            title: crate::reproduce::random_labels::TITLE,
+            run: crate::reproduce::random_labels::run,
         },
         Experiment {
-            name: crate::universal_perturbations::NAME,
-            title: crate::universal_perturbations::TITLE,
-            run: crate::universal_perturbations::run,
+            name: crate::reproduce::universal_perturbations::NAME,
+            title: crate::reproduce::universal_perturbations::TITLE,
+            run: crate::reproduce::universal_perturbations::run,
         },
         Experiment {
-            name: crate::expressivity::NAME,
-            title: crate::expressivity::TITLE,
-            run: crate::expressivity::run,
+            name: crate::reproduce::expressivity::NAME,
+            title: crate::reproduce::expressivity::TITLE,
+            run: crate::reproduce::expressivity::run,
         },
         Experiment {
-            name: crate::classical_vs_deep::NAME,
-            title: crate::classical_vs_deep::TITLE,
-            run: crate::classical_vs_deep::run,
+            name: crate::reproduce::classical_vs_deep::NAME,
+            title: crate::reproduce::classical_vs_deep::TITLE,
+            run: crate::reproduce::classical_vs_deep::run,
         },
         Experiment {
-            name: crate::capacity_and_interpolation::NAME,
-            title: crate::capacity_and_interpolation::TITLE,
-            run: crate::capacity_and_interpolation::run,
+            name: crate::reproduce::capacity_and_interpolation::NAME,
+            title: crate::reproduce::capacity_and_interpolation::TITLE,
+            run: crate::reproduce::capacity_and_interpolation::run,
         },
         Experiment {
-            name: crate::deep_image_prior::NAME,
-            title: crate::deep_image_prior::TITLE,
-            run: crate::deep_image_prior::run,
+            name: crate::reproduce::deep_image_prior::NAME,
+            title: crate::reproduce::deep_image_prior::TITLE,
+            run: crate::reproduce::deep_image_prior::run,
         },
     ]
 }
 
 /// `mathnn reproduce`.
-pub fn run(args: ReproduceArgs) -> Result<()> {
+pub fn run(args: ReproduceOptions) -> Result<()> {
     let profile = args.profile;
     let registry = registry();
     for name in &args.only {

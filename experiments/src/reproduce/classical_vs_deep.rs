@@ -24,7 +24,7 @@ use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
 use serde::Serialize;
 
 use crate::common::{load_data_or_generated, new_model};
-use crate::plot::{Series, line_chart};
+use crate::report::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
 pub const NAME: &str = "classical-vs-deep";
@@ -701,7 +701,7 @@ fn gallery(
         tiles.extend_from_slice(image);
         let features = hog_full(&HogImage::channels_first(image, 3, h, w)?, params)?;
         let shown =
-            crate::cli_hog::visualisation_for_display(&hog_visualisation(&features, params)?);
+            crate::report::hog::visualisation_for_display(&hog_visualisation(&features, params)?);
         for _ in 0..3 {
             tiles.extend_from_slice(&shown);
         }
@@ -718,7 +718,7 @@ fn gallery(
             ..HogParams::default()
         };
         let image = HogImage::channels_last(&raw.pixels, raw.rows, raw.cols, raw.channels)?;
-        let shown = crate::cli_hog::visualisation_for_display(&hog_visualisation(
+        let shown = crate::report::hog::visualisation_for_display(&hog_visualisation(
             &hog_full(&image, &slide)?,
             &slide,
         )?);

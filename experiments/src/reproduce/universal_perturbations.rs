@@ -41,7 +41,7 @@ use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
 use serde::Serialize;
 
 use crate::common::{load_data_or_generated, new_model, progress_bar};
-use crate::plot::{Series, curve_chart, scatter_chart};
+use crate::report::plot::{Series, curve_chart, scatter_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
 pub const NAME: &str = "universal-perturbations";

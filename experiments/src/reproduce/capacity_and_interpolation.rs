@@ -24,12 +24,12 @@ use generalization::fit::FitOptions;
 use generalization::models::mlp_parameter_count;
 use generalization::{FitConfig, ZhangModel};
 
-use crate::cli_capacity::{
+use crate::common::{ensure_dir, load_data_or_generated, progress_bar};
+use crate::report::plot::{Series, line_chart};
+use crate::reproduce::{Context, ExperimentResult, Profile, Row};
+use crate::runs::capacity::{
     complexity_text, default_feature_counts, theorem1_on_random_labels, width_line,
 };
-use crate::common::{ensure_dir, load_data_or_generated, progress_bar};
-use crate::plot::{Series, line_chart};
-use crate::reproduce::{Context, ExperimentResult, Profile, Row};
 
 pub const NAME: &str = "capacity-and-interpolation";
 pub const TITLE: &str =

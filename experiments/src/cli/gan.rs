@@ -2,21 +2,20 @@
 //! resume, draw samples from a checkpoint (PNG grid or .npy), and score a checkpoint against MNIST test
 //! with domain-classifier FID/KID, the MNIST Inception Score and the Geometry Score.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use candle_core::Device;
 use clap::{Args, Subcommand};
-use indicatif::ProgressBar;
 use ndarray::Array4;
 use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar};
 use crate::common::{choice, count, ensure_memory};
-use crate::gan_comparison::{Evaluator, fmt_scores};
+use crate::reproduce::gan_comparison::{Evaluator, fmt_scores};
 use crate::reproduce::{Context, Profile};
+use crate::runs::gan::train_with_checkpoints;
 
 /// Arguments of `mathnn gan`.
 #[derive(Args, Debug)]
@@ -112,46 +111,6 @@ pub struct EvaluateArgs {
     pub json: bool,
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// Trains `trainer` to its configured iteration count, calling `on_checkpoint` (which may record data in
-/// `trainer.notes`) and then saving to `dir` every `checkpoint_every` iterations, at the end, and at
-/// iteration 0 of a fresh run. Accumulates the training wall time in `notes.train_seconds`.
-pub fn train_with_checkpoints(
-    trainer: &mut GanTrainer,
-    dir: &Path,
-    bar: &ProgressBar,
-    mut on_checkpoint: impl FnMut(&mut GanTrainer) -> Result<()>,
-) -> Result<()> {
-    let target = trainer.config().iterations;
-    let every = trainer.config().checkpoint_every;
-    bar.set_length(target as u64);
-    bar.set_position(trainer.iteration() as u64);
-    if !trainer.notes.is_object() {
-        trainer.notes = serde_json::json!({ "train_seconds": 0.0 });
-    }
-    if trainer.iteration() == 0 {
-        on_checkpoint(trainer)?;
-        trainer.save(dir)?;
-    }
-    let mut clock = Instant::now();
-    while trainer.iteration() < target {
-        let log = trainer.step()?;
-        bar.inc(1);
-        bar.set_message(format!(
-            "D {:.3} G {:.3}",
-            log.critic_loss, log.generator_loss
-        ));
-        let it = trainer.iteration();
-        if it == target || it.is_multiple_of(every) {
-            let spent = trainer.notes["train_seconds"].as_f64().unwrap_or(0.0);
-            trainer.notes["train_seconds"] = (spent + clock.elapsed().as_secs_f64()).into();
-            on_checkpoint(trainer)?;
-            trainer.save(dir)?;
-            clock = Instant::now();
-        }
-    }
-    Ok(())
 }
 
 /// `mathnn gan …`.

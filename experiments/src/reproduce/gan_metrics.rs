@@ -17,7 +17,7 @@ use nn_core::train::{TrainConfig, TrainOptions};
 use serde_json::json;
 
 use crate::common::{load_data_or_generated, progress_bar};
-use crate::plot::{BarGroup, bar_chart};
+use crate::report::plot::{BarGroup, bar_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
 pub const NAME: &str = "gan-metrics";

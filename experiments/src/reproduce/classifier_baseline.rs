@@ -5,12 +5,12 @@
 use anyhow::Result;
 use nn_core::data::DatasetName;
 use nn_core::models::ModelKind;
+use nn_core::train::TrainConfig;
 
-use crate::cli_train::{TrainArgs, train_on};
-use crate::common::OptimizerChoice;
 use crate::common::load_data_or_generated;
-use crate::plot::{Series, line_chart};
+use crate::report::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
+use crate::runs::classifier::{ClassifierRun, train_on};
 
 pub const NAME: &str = "classifier-baseline";
 pub const TITLE: &str = "a LeNet-style CNN and an MLP on MNIST";
@@ -118,28 +118,23 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             plan.dataset
         };
         let run_name = format!("{dataset}-{}", plan.model);
-        let args = TrainArgs {
+        // Adam 1e-3, batch 64, constant rate, seed 0: `mathnn train`'s defaults.
+        let run = ClassifierRun {
             dataset,
             model: plan.model,
-            epochs: plan.epochs,
-            seed: 0,
-            out: run_dir(ctx, &run_name),
-            force: false,
-            data_dir: ctx.data_dir.clone(),
-            batch_size: 64,
-            optimizer: OptimizerChoice::Adam,
-            lr: None,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            schedule: "constant".into(),
-            mlp_widths: "512,512".into(),
+            mlp_widths: vec![512, 512],
+            train: TrainConfig {
+                epochs: plan.epochs,
+                ..TrainConfig::default()
+            },
             limit_train: plan.limit_train,
             limit_test: plan.limit_test,
-            eval_train: false,
+            out: run_dir(ctx, &run_name),
+            force: false,
             device: ctx.device,
             quiet: ctx.quiet,
         };
-        let outcome = train_on(&args, data)?;
+        let outcome = train_on(&run, data)?;
         let m = &outcome.metrics;
         let acc = m.final_test_accuracy.unwrap_or(f64::NAN);
         rows.push(Row {

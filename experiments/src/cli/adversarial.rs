@@ -37,10 +37,10 @@ use serde::{Deserialize, Serialize};
 
 use nn_core::device::DeviceChoice;
 
-use crate::cli_train::{RunConfig, load_trained};
 use crate::common::choice;
 use crate::common::count;
 use crate::common::{DeviceArg, load_data, new_model, progress_bar, write_json};
+use crate::runs::classifier::{RunConfig, load_trained};
 
 /// Arguments of `mathnn attack`.
 #[derive(Args, Debug)]

@@ -9,15 +9,13 @@ use anyhow::{Context as _, Result, bail};
 use candle_core::Tensor;
 use clap::{Args, Subcommand};
 use generalization::dip::image::{add_gaussian_noise, random_pixel_mask, square_resize};
-use generalization::dip::{
-    DipFit, DipParams, DipRecord, DipTask, SkipNetParams, StopRule, Upsample,
-};
+use generalization::dip::{DipFit, DipParams, DipTask, SkipNetParams, StopRule, Upsample};
 use nn_core::data::image_io::{load_image, save_image};
 
 use crate::common::choice;
 use crate::common::count;
 use crate::common::{DeviceArg, progress_bar, write_json};
-use crate::plot::{Series, curve_chart_at};
+use crate::runs::dip::{psnr_figure, run_to_end};
 
 /// Arguments of `mathnn dip`.
 #[derive(Args, Debug)]
@@ -330,60 +328,4 @@ fn fit(
             .map_or("-".into(), |s| format!("{s:.4}")),
     );
     Ok(())
-}
-
-/// Steps `dip` until it is finished, saving it to `checkpoint` every `every` iterations and at the end, with
-/// the PSNR in `bar`'s message; returns the iterations this call ran.
-pub fn run_to_end(
-    dip: &mut DipFit,
-    checkpoint: &Path,
-    every: usize,
-    bar: &indicatif::ProgressBar,
-) -> Result<usize> {
-    let before = dip.iterations_done();
-    bar.set_length(dip.params().iterations as u64);
-    bar.set_position(before as u64);
-    while !dip.finished() {
-        dip.step()?;
-        let r = *dip.history().last().expect("a step ran");
-        bar.set_position(dip.iterations_done() as u64);
-        bar.set_message(match r.psnr_ema {
-            Some(p) => format!(
-                "PSNR {:.2} dB (averaged {p:.2})",
-                r.psnr_output.unwrap_or(f64::NAN)
-            ),
-            None => format!("PSNR vs input {:.2} dB", r.psnr_corrupted),
-        });
-        if dip.iterations_done().is_multiple_of(every) || dip.finished() {
-            dip.save(checkpoint)?;
-        }
-    }
-    bar.finish_and_clear();
-    Ok(dip.iterations_done() - before)
-}
-
-/// PSNR against the clean image (output and average, when known) and against the corrupted input.
-pub fn psnr_figure(path: &Path, history: &[DipRecord]) -> Result<()> {
-    let curve = |name: &str, f: &dyn Fn(&DipRecord) -> Option<f64>| Series {
-        name: name.to_string(),
-        points: history
-            .iter()
-            .filter_map(|r| f(r).map(|p| ((r.iteration + 1) as f64, p)))
-            .collect(),
-    };
-    let mut series = vec![curve("output vs corrupted input", &|r| {
-        Some(r.psnr_corrupted)
-    })];
-    if history.iter().any(|r| r.psnr_output.is_some()) {
-        series.push(curve("output vs clean", &|r| r.psnr_output));
-        series.push(curve("averaged output vs clean", &|r| r.psnr_ema));
-    }
-    curve_chart_at(
-        path,
-        "Deep image prior: PSNR per iteration",
-        "iteration",
-        "PSNR (dB)",
-        &series,
-        plotters::prelude::SeriesLabelPosition::LowerRight,
-    )
 }

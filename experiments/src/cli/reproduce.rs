@@ -1,0 +1,53 @@
+//! `mathnn reproduce`: its flags, converted into [`ReproduceOptions`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::common::DeviceArg;
+use crate::reproduce::{Profile, ReproduceOptions};
+
+/// Arguments of `mathnn reproduce`.
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// How much compute the experiments may spend.
+    #[arg(long, value_enum, default_value_t = Profile::Quick)]
+    pub profile: Profile,
+    /// Directory holding the data sets (else MATHNN_DATA, else the cache; else generated data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long)]
+    pub force: bool,
+    /// Do not download missing data sets: without this, MNIST and Fashion-MNIST are fetched into the cache
+    /// (checksummed) when no data directory holds them, before any experiment falls back to generated data.
+    #[arg(long)]
+    pub offline: bool,
+    /// Run only these experiments (repeatable); default all.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl From<ReproduceArgs> for ReproduceOptions {
+    fn from(a: ReproduceArgs) -> Self {
+        ReproduceOptions {
+            profile: a.profile,
+            data_dir: a.data_dir,
+            out: a.out,
+            force: a.force,
+            offline: a.offline,
+            only: a.only,
+            quiet: a.quiet,
+            device: a.device,
+        }
+    }
+}

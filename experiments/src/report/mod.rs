@@ -1,0 +1,4 @@
+//! Report output: SVG figures ([`plot`]) and image renderings ([`hog`]).
+
+pub mod hog;
+pub mod plot;
