@@ -14,7 +14,6 @@ use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_gener
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar};
 use crate::common::{choice, count, ensure_memory};
 use crate::reproduce::gan_comparison::{Evaluator, fmt_scores};
-use crate::reproduce::{Context, Profile};
 use crate::runs::gan::train_with_checkpoints;
 
 /// Arguments of `mathnn gan`.
@@ -211,16 +210,9 @@ fn run_evaluate(a: EvaluateArgs, device: &Device) -> Result<()> {
     let (_, generator, it) = load_generator(&a.checkpoint, device)?;
     let mnist = load_data_or_generated(DatasetName::Mnist, a.data_dir.as_deref())?;
     let n = a.n.min(mnist.test.len());
-    let ctx = Context {
-        profile: Profile::Quick,
-        data_dir: a.data_dir.clone(),
-        out: a.checkpoint.clone(),
-        quiet: a.quiet,
-        device: DeviceArg::CPU,
-    };
     let clf_train = mnist.train.take(50000.min(mnist.train.len()))?;
     let eval = Evaluator::new(
-        &ctx,
+        a.quiet,
         &clf_train,
         &mnist.test,
         &mnist.test.take(n)?.images,
@@ -234,7 +226,7 @@ fn run_evaluate(a: EvaluateArgs, device: &Device) -> Result<()> {
     )?;
     // The evaluator's classifier is small and stays on the CPU.
     let images = generate(&generator, n, 12345)?.to_device(&Device::Cpu)?;
-    let s = eval.score(&ctx, "generator", Some(it), &images)?;
+    let s = eval.score("generator", Some(it), &images)?;
     if a.json {
         println!(
             "{}",

@@ -125,6 +125,8 @@ pub struct Evaluator {
     kid_subsets: usize,
     gs: GsConfig,
     gs_points: usize,
+    /// No progress bars.
+    quiet: bool,
     /// Test accuracy of the classifier.
     pub accuracy: f64,
     /// IS of the reference set.
@@ -136,7 +138,7 @@ impl Evaluator {
     /// statistics of `reference`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        ctx: &Context,
+        quiet: bool,
         train: &Dataset,
         test: &Dataset,
         reference: &Tensor,
@@ -147,7 +149,7 @@ impl Evaluator {
         gs_draws: usize,
     ) -> Result<Self> {
         let clf = DomainClassifier::new(&classifier_config(), 0, &Device::Cpu)?;
-        let bar = progress_bar(ctx.quiet, "domain classifier");
+        let bar = progress_bar(quiet, "domain classifier");
         let report = clf.train(
             train,
             Some(test),
@@ -173,7 +175,7 @@ impl Evaluator {
             n_draws: gs_draws,
             seed: 0,
         };
-        let ref_mrlt = mrlt(ctx, "MNIST test", &pixels(reference, gs_points)?, &gs)?.mrlt;
+        let ref_mrlt = mrlt(quiet, "MNIST test", &pixels(reference, gs_points)?, &gs)?.mrlt;
         let is = inception_score(out.probs.view(), 10)?;
         Ok(Self {
             ref_stats: FrechetStats::from_features(out.features.view())?,
@@ -184,19 +186,14 @@ impl Evaluator {
             kid_subsets,
             gs,
             gs_points,
+            quiet,
             accuracy,
             ref_is: (is.mean, is.std),
         })
     }
 
     /// Scores `images` (`[N, 1, 28, 28]` in `[0, 1]`).
-    pub fn score(
-        &self,
-        ctx: &Context,
-        name: &str,
-        iteration: Option<usize>,
-        images: &Tensor,
-    ) -> Result<Scores> {
+    pub fn score(&self, name: &str, iteration: Option<usize>, images: &Tensor) -> Result<Scores> {
         let out = self.clf.extract(images, 500)?;
         let k = kid(
             out.features.view(),
@@ -207,7 +204,7 @@ impl Evaluator {
         )?;
         let is = inception_score(out.probs.view(), 10)?;
         // A set of identical points has no witness-complex scale (α_max = 0): GS is undefined there.
-        let gs = match mrlt(ctx, name, &pixels(images, self.gs_points)?, &self.gs) {
+        let gs = match mrlt(self.quiet, name, &pixels(images, self.gs_points)?, &self.gs) {
             Ok(m) => geometry_score(&m.mrlt, &self.ref_mrlt)?,
             Err(e) => {
                 eprintln!("warning: Geometry Score of `{name}` undefined: {e:#}");
@@ -295,7 +292,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
 
     let t0 = Instant::now();
     let eval = Evaluator::new(
-        ctx,
+        ctx.quiet,
         &clf_train,
         &mnist.test,
         &reference,
@@ -309,17 +306,15 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
 
     // Floor, ceiling and broken generators.
     let mut fixed_sets = vec![
-        eval.score(ctx, "MNIST train, held out (floor)", None, &held_out.images)?,
-        eval.score(ctx, "uniform noise (ceiling)", None, &noise_images(n, 11)?)?,
+        eval.score("MNIST train, held out (floor)", None, &held_out.images)?,
+        eval.score("uniform noise (ceiling)", None, &noise_images(n, 11)?)?,
         eval.score(
-            ctx,
             "broken: one fixed digit (total collapse)",
             None,
             &repeat_image(&held_out.images, 0, n)?,
         )?,
     ];
     fixed_sets.push(eval.score(
-        ctx,
         "broken: 10 memorised digits, one per class",
         None,
         &memorised_digits(&held_out, n)?,
@@ -350,7 +345,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             let it = t.iteration();
             // The evaluator's classifier is small and stays on the CPU.
             let images = t.generate(n, 12345)?.to_device(&Device::Cpu)?;
-            let s = eval.score(ctx, loss.as_str(), Some(it), &images)?;
+            let s = eval.score(loss.as_str(), Some(it), &images)?;
             let mut all = evals(t)?;
             all.retain(|e| e.iteration != Some(it));
             all.push(s);

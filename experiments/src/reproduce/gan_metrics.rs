@@ -129,14 +129,14 @@ fn blur(images: &Tensor, sigma: f64) -> Result<Tensor> {
 }
 
 /// `n` images of i.i.d. uniform [0, 1] pixels, a function of `seed`.
-pub(crate) fn noise_images(n: usize, seed: u64) -> Result<Tensor> {
+pub fn noise_images(n: usize, seed: u64) -> Result<Tensor> {
     let v: Vec<f32> = (0..(n * 784) as u64)
         .map(|i| ((stream_seed(seed, i) >> 11) as f64 * 2f64.powi(-53)) as f32)
         .collect();
     Ok(Tensor::from_vec(v, (n, 1, 28, 28), &Device::Cpu)?)
 }
 
-pub(crate) fn pixels(images: &Tensor, n: usize) -> Result<Array2<f64>> {
+pub fn pixels(images: &Tensor, n: usize) -> Result<Array2<f64>> {
     let n = n.min(images.dims()[0]);
     let v = images.narrow(0, 0, n)?.flatten_all()?.to_vec1::<f32>()?;
     Ok(Array2::from_shape_vec(
@@ -146,8 +146,9 @@ pub(crate) fn pixels(images: &Tensor, n: usize) -> Result<Array2<f64>> {
 }
 
 /// MRLT with a progress bar.
-pub(crate) fn mrlt(ctx: &Context, label: &str, x: &Array2<f64>, cfg: &GsConfig) -> Result<MeanRlt> {
-    let bar = progress_bar(ctx.quiet, &format!("gs {label}"));
+/// (`quiet`: no bar).
+pub fn mrlt(quiet: bool, label: &str, x: &Array2<f64>, cfg: &GsConfig) -> Result<MeanRlt> {
+    let bar = progress_bar(quiet, &format!("gs {label}"));
     bar.set_length(cfg.n_draws as u64);
     let tick = || bar.inc(1);
     let m =
@@ -237,7 +238,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         seed: 0,
     };
     let ref_mrlt = mrlt(
-        ctx,
+        ctx.quiet,
         "MNIST test",
         &pixels(&reference.images, p.gs_points)?,
         &gs_cfg,
@@ -255,7 +256,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             0,
         )?;
         let is = inception_score(out.probs.view(), 10)?;
-        let m = mrlt(ctx, name, &pixels(images, p.gs_points)?, &gs_cfg)?;
+        let m = mrlt(ctx.quiet, name, &pixels(images, p.gs_points)?, &gs_cfg)?;
         results.push(SetMetrics {
             name: name.clone(),
             fid: fid(&stats, &ref_stats)?,
@@ -284,7 +285,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     ];
     let mut toy_mrlts = Vec::new();
     for (name, x) in &clouds {
-        toy_mrlts.push(mrlt(ctx, name, x, &toy_cfg)?);
+        toy_mrlts.push(mrlt(ctx.quiet, name, x, &toy_cfg)?);
     }
     let mut anchor = Vec::new();
     for seed in 0..p.anchor_seeds {
@@ -295,8 +296,8 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         };
         let c = toy::circle(p.anchor_n, 0.05, 100 + seed);
         let d = toy::filled_disk(p.anchor_n, 200 + seed);
-        let a = mrlt(ctx, "anchor circle", &c, &cfg)?;
-        let b = mrlt(ctx, "anchor disk", &d, &cfg)?;
+        let a = mrlt(ctx.quiet, "anchor circle", &c, &cfg)?;
+        let b = mrlt(ctx.quiet, "anchor disk", &d, &cfg)?;
         anchor.push(geometry_score(&a.mrlt, &b.mrlt)?);
     }
     let anchor_mean = anchor.iter().sum::<f64>() / anchor.len() as f64;
