@@ -702,3 +702,60 @@ fn old_attack_spellings_are_hidden_aliases() {
         assert_eq!(body(help(old)), body(help(new)), "{old:?} vs {new:?}");
     }
 }
+
+/// Issue 20: `mathnn fid-stats` writes pytorch-fid's statistics format and `mathnn fid` takes any mix of
+/// features and statistics — pytorch-fid's own files (benches/peers/fid_stats.py) included.
+#[test]
+fn fid_takes_pytorch_fid_statistics_files_and_writes_them() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/gan-eval/tests/data/fid_stats");
+    let file = |name: &str| data.join(name).to_str().unwrap().to_string();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("expected.json")).unwrap())
+            .unwrap();
+    let want = expected["fid_a_b"].as_f64().unwrap();
+    let fid = |a: &str, b: &str| -> f64 {
+        let o = run(&["fid", a, b, "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["fid"]
+            .as_f64()
+            .unwrap()
+    };
+    // pytorch-fid's two files: its own value.
+    assert!((fid(&file("peer_a.npz"), &file("peer_b.npz")) - want).abs() < 1e-9 * want);
+    // Features against its statistics (a's float32 mean aside, the same number).
+    assert!((fid(&file("features_a.npy"), &file("peer_b.npz")) - want).abs() < 1e-5 * want);
+    // Our statistics file of b, against pytorch-fid's of a.
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("b.npz");
+    let o = run(&[
+        "fid-stats",
+        &file("features_b.npy"),
+        "--out",
+        ours.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!((fid(&file("peer_a.npz"), ours.to_str().unwrap()) - want).abs() < 1e-9 * want);
+    // Bad input: another dimension, a features file given as --out, a statistics file without sigma.
+    let other = dir.path().join("d3.npy");
+    ndarray_npy::write_npy(&other, &ndarray::Array2::from_elem((5, 3), 0.5f64)).unwrap();
+    assert_clean_failure(
+        run(&["fid", other.to_str().unwrap(), &file("peer_b.npz")]),
+        &["d3.npy", "dimension 3", "peer_b.npz", "8"],
+    );
+    assert_clean_failure(
+        run(&[
+            "fid-stats",
+            &file("features_b.npy"),
+            "--out",
+            "/nonexistent/x.npy",
+        ]),
+        &["--out", "expected a .npz"],
+    );
+    let broken = dir.path().join("broken.npz");
+    std::fs::write(&broken, b"PK\x03\x04 not really").unwrap();
+    assert_clean_failure(
+        run(&["fid", broken.to_str().unwrap(), &file("peer_b.npz")]),
+        &["broken.npz"],
+    );
+}

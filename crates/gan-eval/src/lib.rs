@@ -6,6 +6,7 @@
 //!   [`fid`] (also exact when n ≤ d).
 //! * [`inception_score`]: IS with the original 10 contiguous splits, mean ± std (ddof 0).
 //! * [`kid`]: unbiased MMD² with the kernel `(xᵀy/d + 1)³` over seeded subsets.
+//! * [`stats_file`]: FID statistics as pytorch-fid's `.npz` files (`mu`, `sigma`), read and written.
 //! * [`gs`]: relative living times of witness complexes, MRLT and the Geometry Score, as the reference code.
 //! * [`features`]: a trainable domain classifier (MNIST/Fashion "domain FID") and the FID-Inception-v3
 //!   network of pytorch-fid loading converted weights.
@@ -33,6 +34,7 @@ pub mod frechet;
 pub mod gs;
 pub mod inception_score;
 pub mod kid;
+pub mod stats_file;
 pub mod toy;
 mod util;
 

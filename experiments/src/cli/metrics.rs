@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use gan_eval::gs::{GsConfig, mean_rlt_with_progress, relative_living_times};
+use gan_eval::stats_file::{UNKNOWN_SAMPLE_COUNT, read_stats_npz, write_stats_npz};
 use gan_eval::{
     FidRoute, FrechetStats, fid_from_features, fid_with_route, geometry_score, inception_score, kid,
 };
@@ -19,9 +20,10 @@ use crate::common::{choice, count, ensure_memory};
 /// Arguments of `mathnn fid`.
 #[derive(Args, Debug)]
 pub struct FidArgs {
-    /// First feature matrix (.npy, N × D).
+    /// First set: a feature matrix (.npy, N × D) or FID statistics (.npz with `mu` and `sigma`, as
+    /// `mathnn fid-stats` and pytorch-fid's `--save-stats` write them).
     pub a: PathBuf,
-    /// Second feature matrix (.npy, M × D).
+    /// Second set: features (.npy, M × D) or statistics (.npz).
     pub b: PathBuf,
     /// cholesky (eigenvalues of Lᵀ Σ_b L; falls back to eigen-sqrt when Σ_a is singular) or eigen-sqrt
     /// (eigenvalues of Σ_a^{1/2} Σ_b Σ_a^{1/2}).
@@ -30,6 +32,16 @@ pub struct FidArgs {
     /// Print `{"fid": x}`.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `mathnn fid-stats`.
+#[derive(Args, Debug)]
+pub struct FidStatsArgs {
+    /// Feature matrix (.npy, N × D, f32 or f64; N ≥ 2).
+    pub features: PathBuf,
+    /// Where to write the statistics (.npz: `mu`, `sigma` in f64 and `n`; pytorch-fid reads it).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Arguments of `mathnn inception-score`.
@@ -198,34 +210,105 @@ fn covariance_bytes(d: usize) -> Option<u64> {
     (d as u64).checked_mul(d as u64)?.checked_mul(6 * 8)
 }
 
+/// One side of `mathnn fid`: features, or statistics read from an `.npz` file.
+enum FidInput {
+    Features(Array2<f64>),
+    Stats(FrechetStats),
+}
+
+impl FidInput {
+    /// `.npz` files are statistics, anything else a feature matrix.
+    fn read(path: &Path) -> Result<Self> {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+        {
+            Ok(FidInput::Stats(read_stats_npz(path)?))
+        } else {
+            Ok(FidInput::Features(read_matrix(path)?))
+        }
+    }
+
+    fn dim(&self) -> usize {
+        match self {
+            FidInput::Features(x) => x.ncols(),
+            FidInput::Stats(s) => s.dim(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            FidInput::Features(x) => format!("{} samples", x.nrows()),
+            FidInput::Stats(s) if s.n == UNKNOWN_SAMPLE_COUNT => "statistics".into(),
+            FidInput::Stats(s) => format!("statistics of {} samples", s.n),
+        }
+    }
+
+    /// The statistics (computed from features, after the memory check).
+    fn into_stats(self, path: &Path) -> Result<FrechetStats> {
+        match self {
+            FidInput::Stats(s) => Ok(s),
+            FidInput::Features(x) => {
+                ensure_memory("the feature covariances", covariance_bytes(x.ncols()))?;
+                FrechetStats::from_features(x.view()).with_context(|| path.display().to_string())
+            }
+        }
+    }
+}
+
 /// `mathnn fid`.
 pub fn run_fid(args: FidArgs) -> Result<()> {
-    let route = args.route;
-    let a = read_matrix(&args.a)?;
-    let b = read_matrix(&args.b)?;
-    let d = a.ncols();
-    let v = if a.nrows() <= d && b.nrows() <= b.ncols() {
+    let a = FidInput::read(&args.a)?;
+    let b = FidInput::read(&args.b)?;
+    if a.dim() != b.dim() {
+        bail!(
+            "{} has dimension {}, {} has {}: FID compares sets of the same features",
+            args.a.display(),
+            a.dim(),
+            args.b.display(),
+            b.dim()
+        );
+    }
+    let (d, described) = (a.dim(), (a.describe(), b.describe()));
+    let v = match (a, b) {
         // Both sets have at most d samples: exact from the n × n Gram matrices, no d × d covariance.
-        fid_from_features(a.view(), b.view())?
-    } else {
-        ensure_memory("the feature covariances", covariance_bytes(d))?;
-        let sa =
-            FrechetStats::from_features(a.view()).with_context(|| args.a.display().to_string())?;
-        let sb =
-            FrechetStats::from_features(b.view()).with_context(|| args.b.display().to_string())?;
-        fid_with_route(&sa, &sb, route)?
+        (FidInput::Features(x), FidInput::Features(y)) if x.nrows() <= d && y.nrows() <= d => {
+            fid_from_features(x.view(), y.view())?
+        }
+        (a, b) => fid_with_route(&a.into_stats(&args.a)?, &b.into_stats(&args.b)?, args.route)?,
     };
     if args.json {
         print_json(&json!({ "fid": v }))
     } else {
         println!(
-            "FID = {v:.6}  ({} vs {} samples, dimension {})",
-            a.nrows(),
-            b.nrows(),
-            a.ncols()
+            "FID = {v:.6}  ({} vs {}, dimension {d})",
+            described.0, described.1
         );
         Ok(())
     }
+}
+
+/// `mathnn fid-stats`.
+pub fn run_fid_stats(args: FidStatsArgs) -> Result<()> {
+    if !args
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+    {
+        bail!(
+            "--out {}: expected a .npz file name (pytorch-fid's statistics format)",
+            args.out.display()
+        );
+    }
+    let stats = FidInput::Features(read_matrix(&args.features)?).into_stats(&args.features)?;
+    write_stats_npz(&stats, &args.out)?;
+    println!(
+        "wrote {}: mean and covariance of {} samples, dimension {}",
+        args.out.display(),
+        stats.n,
+        stats.dim()
+    );
+    Ok(())
 }
 
 /// `mathnn inception-score`.

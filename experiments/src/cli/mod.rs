@@ -41,8 +41,11 @@ pub enum Command {
     /// defences, the black-box substitute attack.
     #[command(alias = "uap")] // the spelling before 2026-12: hidden, kept for one release
     Attack(adversarial::UapArgs),
-    /// FID of two feature matrices (.npy, N × D): exact symmetric route.
+    /// FID of two sets, each a feature matrix (.npy, N × D) or statistics (.npz, pytorch-fid's format):
+    /// exact symmetric route.
     Fid(metrics::FidArgs),
+    /// FID statistics of a feature matrix (.npy → .npz with mu and sigma, pytorch-fid's format).
+    FidStats(metrics::FidStatsArgs),
     /// Inception Score of class probabilities (.npy, N × C), 10 contiguous splits.
     InceptionScore(metrics::InceptionScoreArgs),
     /// KID (unbiased MMD², cubic polynomial kernel) of two feature matrices over seeded subsets.
@@ -79,6 +82,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Reproduce(args) => crate::reproduce::run(args.into()),
         Command::Attack(args) => adversarial::run(args),
         Command::Fid(args) => metrics::run_fid(args),
+        Command::FidStats(args) => metrics::run_fid_stats(args),
         Command::InceptionScore(args) => metrics::run_inception_score(args),
         Command::Kid(args) => metrics::run_kid(args),
         Command::Gs(args) => metrics::run_gs(args),
