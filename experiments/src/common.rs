@@ -37,6 +37,15 @@ impl DeviceArg {
     }
 }
 
+/// `--force` of every command that owns a run directory (see [`lock_run_dir`]).
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct ForceArg {
+    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
+    /// same names are replaced; others are left alone).
+    #[arg(long = "force")]
+    pub enabled: bool,
+}
+
 /// `--optimizer`: Adam (β = (0.9, 0.999), ε = 1e-8) or SGD with momentum.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OptimizerChoice {

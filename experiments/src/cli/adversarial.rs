@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use nn_core::device::DeviceChoice;
 
+use crate::common::ForceArg;
 use crate::common::choice;
 use crate::common::count;
 use crate::common::{DeviceArg, load_data, new_model, progress_bar, write_json};
@@ -115,10 +116,8 @@ pub struct TrainAugArgs {
     /// Output directory (config.json, model.safetensors, metrics.json).
     #[arg(long)]
     pub out: PathBuf,
-    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
-    /// same names are replaced; others are left alone).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -156,7 +155,7 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     let (varmap, model) = new_model(&model_config, a.seed, &Device::Cpu)?;
-    let _lock = crate::common::lock_run_dir(&a.out, "attack train-augmented", a.force)?;
+    let _lock = crate::common::lock_run_dir(&a.out, "attack train-augmented", a.force.enabled)?;
     let bar = progress_bar(
         a.quiet,
         &format!("train {kind} on {dataset} ({})", aug.tag()),

@@ -25,6 +25,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::common::ForceArg;
 use crate::common::choice;
 use crate::common::count;
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar, write_json};
@@ -80,10 +81,8 @@ pub struct CapacityTraining {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
-    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
-    /// same names are replaced; others are left alone).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -363,7 +362,8 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                 )?;
             }
             let device = training.device.open()?;
-            let _lock = crate::common::lock_run_dir(&out, "capacity width-sweep", training.force)?;
+            let _lock =
+                crate::common::lock_run_dir(&out, "capacity width-sweep", training.force.enabled)?;
             let quiet = training.quiet || data.json;
             let bar = progress_bar(quiet, "width sweep");
             let options = WidthSweepOptions {
@@ -433,7 +433,8 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                 },
             };
             let device = training.device.open()?;
-            let _lock = crate::common::lock_run_dir(&out, "capacity margin", training.force)?;
+            let _lock =
+                crate::common::lock_run_dir(&out, "capacity margin", training.force.enabled)?;
             let quiet = training.quiet || data.json;
             let started = Instant::now();
             let runs = margin_sweep(

@@ -12,6 +12,7 @@ use generalization::dip::image::{add_gaussian_noise, random_pixel_mask, square_r
 use generalization::dip::{DipFit, DipParams, DipTask, SkipNetParams, StopRule, Upsample};
 use nn_core::data::image_io::{load_image, save_image};
 
+use crate::common::ForceArg;
 use crate::common::choice;
 use crate::common::count;
 use crate::common::{DeviceArg, progress_bar, write_json};
@@ -108,10 +109,8 @@ pub struct CommonDipArgs {
     /// Output directory (resumes the fit found in DIR/checkpoint).
     #[arg(long)]
     pub out: PathBuf,
-    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
-    /// same names are replaced; others are left alone).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -276,7 +275,7 @@ fn fit(
         );
     }
     let mut dip = DipFit::new(&params, task, &corrupted, clean.as_ref(), device)?;
-    let _lock = crate::common::lock_run_dir(&a.out, "dip", a.force)?;
+    let _lock = crate::common::lock_run_dir(&a.out, "dip", a.force.enabled)?;
     let out = a.out.clone();
     let checkpoint = out.join("checkpoint");
     if dip.resume(&checkpoint)? {

@@ -11,6 +11,7 @@ use ndarray::Array4;
 use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
+use crate::common::ForceArg;
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar};
 use crate::common::{choice, count, ensure_memory};
 use crate::reproduce::gan_comparison::{Evaluator, fmt_scores};
@@ -54,10 +55,8 @@ pub struct TrainArgs {
     /// Checkpoint directory.
     #[arg(long)]
     pub out: PathBuf,
-    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
-    /// same names are replaced; others are left alone).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Batch-normalise the MLP generator (default: on for --loss gan with --arch mlp, whose recipe it is
@@ -135,7 +134,7 @@ fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
         ..recipe
     };
     let data = load_data_or_generated(DatasetName::Mnist, a.data_dir.as_deref())?;
-    let _lock = crate::common::lock_run_dir(&a.out, "gan train", a.force)?;
+    let _lock = crate::common::lock_run_dir(&a.out, "gan train", a.force.enabled)?;
     let mut trainer = GanTrainer::resume_or_new(config, &data.train.images, device, &a.out)?;
     if trainer.iteration() > 0 {
         eprintln!(

@@ -10,6 +10,7 @@ use generalization::{Corruption, ZhangModel};
 use nn_core::data::DatasetName;
 use nn_core::optim::{LrSchedule, OptimizerConfig};
 
+use crate::common::ForceArg;
 use crate::common::{DeviceArg, load_data, write_json};
 use crate::common::{OptimizerChoice, choice, count, schedule_arg};
 use crate::reproduce::random_labels::{LEVELS, Plan, epochs, pct, pixel_conditions, run_plan};
@@ -64,10 +65,8 @@ pub struct RandomLabelsArgs {
     /// Output directory: one checkpointed run per condition, and results.json.
     #[arg(long, default_value = "runs/random-labels")]
     pub out: PathBuf,
-    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
-    /// same names are replaced; others are left alone).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
     /// Directory holding the data sets (else MATHNN_DATA, else the cache).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -148,7 +147,7 @@ pub fn run_cli(args: RandomLabelsArgs) -> Result<()> {
         .map(|m| m.trim().parse::<ZhangModel>())
         .collect::<generalization::Result<Vec<_>>>()?;
     let data = load_data(dataset, args.data_dir.as_deref())?;
-    let _lock = crate::common::lock_run_dir(&args.out, "random-labels", args.force)?;
+    let _lock = crate::common::lock_run_dir(&args.out, "random-labels", args.force.enabled)?;
     let out = args.out.clone();
     let mut all = Vec::new();
     for model in models {
@@ -234,7 +233,7 @@ mod tests {
             batch_size: 128,
             test_every: 1,
             out: "x".into(),
-            force: false,
+            force: ForceArg::default(),
             data_dir: None,
             json: false,
             quiet: true,

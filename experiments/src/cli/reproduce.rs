@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::common::DeviceArg;
+use crate::common::ForceArg;
 use crate::reproduce::{Profile, ReproduceOptions};
 
 /// Arguments of `mathnn reproduce`.
@@ -19,10 +20,8 @@ pub struct ReproduceArgs {
     /// Output directory.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
-    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
-    /// same names are replaced; others are left alone).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
     /// Do not download missing data sets: without this, MNIST and Fashion-MNIST are fetched into the cache
     /// (checksummed) when no data directory holds them, before any experiment falls back to generated data.
     #[arg(long)]
@@ -43,7 +42,7 @@ impl From<ReproduceArgs> for ReproduceOptions {
             profile: a.profile,
             data_dir: a.data_dir,
             out: a.out,
-            force: a.force,
+            force: a.force.enabled,
             offline: a.offline,
             only: a.only,
             quiet: a.quiet,

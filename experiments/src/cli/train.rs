@@ -10,6 +10,7 @@ use nn_core::optim::{LrSchedule, OptimizerConfig};
 use nn_core::train::{Evaluation, TrainConfig, evaluate};
 use serde::Serialize;
 
+use crate::common::ForceArg;
 use crate::common::{DeviceArg, load_data};
 use crate::common::{OptimizerChoice, choice, count, schedule_arg};
 use crate::runs::classifier::{ClassifierRun, load_trained, train_on};
@@ -49,10 +50,8 @@ pub struct TrainArgs {
     /// Output directory (model.safetensors, metrics.json, config.json, checkpoint/).
     #[arg(long)]
     pub out: PathBuf,
-    /// Write into --out even if it holds another kind of run or files no mathnn run wrote (files of the
-    /// same names are replaced; others are left alone).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArg,
     /// Directory holding the data sets (else MATHNN_DATA, else the cache).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -150,7 +149,7 @@ impl TrainArgs {
             limit_train: self.limit_train,
             limit_test: self.limit_test,
             out: self.out.clone(),
-            force: self.force,
+            force: self.force.enabled,
             device: self.device,
             quiet: self.quiet,
         })
