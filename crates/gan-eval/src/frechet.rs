@@ -297,8 +297,9 @@ impl std::str::FromStr for FidRoute {
 /// FID between two sets of statistics, by the default [`FidRoute::Cholesky`] (falling back to
 /// [`FidRoute::EigenSqrt`] for a singular Σ_a).
 ///
-/// The result is not clamped: for two identical sets it is a round-off-level number of either sign (≈1e-12
-/// relative to `tr Σ` for full-rank data). Symmetric in its arguments up to round-off.
+/// A squared distance, clamped at 0: for two identical sets round-off leaves a number of either sign (≈1e-12
+/// relative to `tr Σ` for full-rank data), reported as 0 when negative. Symmetric in its arguments up to
+/// round-off.
 pub fn fid(a: &FrechetStats, b: &FrechetStats) -> Result<f64> {
     fid_with_route(a, b, FidRoute::default())
 }
@@ -397,11 +398,7 @@ fn trace_sqrt_product(a: &FrechetStats, b: &FrechetStats, route: FidRoute) -> Re
             match route {
                 FidRoute::EigenSqrt => eigen_sqrt_route(sa.as_ref(), sb.as_ref()),
                 FidRoute::Cholesky => match sa.llt(Side::Lower) {
-                    Ok(llt) => {
-                        let l = llt.L();
-                        let m = l.transpose() * &sb * l;
-                        sum_sqrt_eigenvalues(m, "eigenvalues of Lᵀ Σ_b L")
-                    }
+                    Ok(llt) => lower_congruence_eigen_sqrt(llt.L(), sb.as_ref()),
                     Err(_) => eigen_sqrt_route(sa.as_ref(), sb.as_ref()),
                 },
             }
@@ -436,6 +433,46 @@ fn eigen_sqrt_route(sa: MatRef<'_, f64>, sb: MatRef<'_, f64>) -> Result<f64> {
 }
 
 /// Symmetrises `m`, takes its eigenvalues, clamps negatives to 0 and returns `Σ √λ`.
+/// `Σ √λ(Lᵀ Σ_b L)` for the Cholesky factor `L` of Σ_a. The products use the triangle of `L` (half the
+/// flops of a full product for `Σ_b L`) and fill only the lower half of the symmetric `Lᵀ Σ_b L`, the half
+/// the eigensolver reads — about a third of the flops of two dense products.
+fn lower_congruence_eigen_sqrt(l: MatRef<'_, f64>, sb: MatRef<'_, f64>) -> Result<f64> {
+    use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
+    let d = l.nrows();
+    let par = faer::get_global_parallelism();
+    let mut w = Mat::<f64>::zeros(d, d);
+    tri_matmul(
+        w.as_mut(),
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        sb,
+        BlockStructure::Rectangular,
+        l,
+        BlockStructure::TriangularLower,
+        1.0,
+        par,
+    );
+    let mut m = Mat::<f64>::zeros(d, d);
+    tri_matmul(
+        m.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        l.transpose(),
+        BlockStructure::TriangularUpper,
+        w.as_ref(),
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+    let vals = m
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|e| GanEvalError::Linalg {
+            routine: "eigenvalues of Lᵀ Σ_b L".into(),
+            reason: format!("{e:?}"),
+        })?;
+    Ok(vals.iter().map(|v| v.max(0.0).sqrt()).sum())
+}
+
 fn sum_sqrt_eigenvalues(mut m: Mat<f64>, what: &str) -> Result<f64> {
     let n = m.nrows();
     for i in 0..n {
