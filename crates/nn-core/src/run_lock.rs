@@ -122,6 +122,9 @@ impl RunLock {
                     if foreign.len() > LISTED {
                         listed.push_str(&format!(" and {} more", foreign.len() - LISTED));
                     }
+                    // Leave the folder as it was: a lock file left behind would mark it as a mathnn
+                    // run directory, and the next attempt would be let in without --force.
+                    let _ = std::fs::remove_file(dir.join(LOCK_FILE));
                     return Err(refuse(format!(
                         "holds files no mathnn run wrote ({listed})"
                     )));
@@ -217,12 +220,16 @@ mod tests {
         for name in ["notes.txt", "a.csv", "b.csv", "c.csv"] {
             std::fs::write(dir.path().join(name), name).unwrap();
         }
-        let e = message(RunLock::acquire_for(dir.path(), "train", false));
-        assert!(
-            e.contains("holds files no mathnn run wrote (a.csv, b.csv, c.csv and 1 more)"),
-            "{e}"
-        );
-        assert!(!dir.path().join(KIND_FILE).exists());
+        for _ in 0..2 {
+            // Refused every time: a refusal leaves nothing behind that would let the next one in.
+            let e = message(RunLock::acquire_for(dir.path(), "train", false));
+            assert!(
+                e.contains("holds files no mathnn run wrote (a.csv, b.csv, c.csv and 1 more)"),
+                "{e}"
+            );
+            assert!(!dir.path().join(KIND_FILE).exists());
+            assert!(!dir.path().join(LOCK_FILE).exists());
+        }
         drop(RunLock::acquire_for(dir.path(), "train", true)?);
         assert_eq!(
             std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
