@@ -464,13 +464,7 @@ fn lower_congruence_eigen_sqrt(l: MatRef<'_, f64>, sb: MatRef<'_, f64>) -> Resul
         1.0,
         par,
     );
-    let vals = m
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| GanEvalError::Linalg {
-            routine: "eigenvalues of Lᵀ Σ_b L".into(),
-            reason: format!("{e:?}"),
-        })?;
-    Ok(vals.iter().map(|v| v.max(0.0).sqrt()).sum())
+    sum_sqrt_eigenvalues_of_lower(m.as_ref(), "eigenvalues of Lᵀ Σ_b L")
 }
 
 fn sum_sqrt_eigenvalues(mut m: Mat<f64>, what: &str) -> Result<f64> {
@@ -482,6 +476,11 @@ fn sum_sqrt_eigenvalues(mut m: Mat<f64>, what: &str) -> Result<f64> {
             m[(j, i)] = v;
         }
     }
+    sum_sqrt_eigenvalues_of_lower(m.as_ref(), what)
+}
+
+/// `Σ √max(λ, 0)` over the eigenvalues of the symmetric matrix whose lower half `m` holds.
+fn sum_sqrt_eigenvalues_of_lower(m: MatRef<'_, f64>, what: &str) -> Result<f64> {
     let vals = m
         .self_adjoint_eigenvalues(Side::Lower)
         .map_err(|e| GanEvalError::Linalg {

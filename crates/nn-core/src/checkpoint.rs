@@ -186,7 +186,28 @@ pub fn load_varmap(varmap: &VarMap, path: &Path) -> Result<()> {
 /// The fields in which two settings differ, as `path: checkpoint A, this run B` (nested fields joined by
 /// dots), so that a refused resume names what changed instead of printing both structures whole.
 pub fn differences<T: Serialize>(saved: &T, now: &T) -> String {
-    fn walk(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    let out = differing_fields(saved, now, "checkpoint");
+    if out.is_empty() {
+        "no field differs".into()
+    } else {
+        out.join("; ")
+    }
+}
+
+/// The fields in which `saved` (described as `saved_label`: "checkpoint", "directory", …) and `now`
+/// differ, one `path: {saved_label} A, this run B` each, nested fields joined by dots; empty when equal.
+pub fn differing_fields<T: Serialize + ?Sized>(
+    saved: &T,
+    now: &T,
+    saved_label: &str,
+) -> Vec<String> {
+    fn walk(
+        prefix: &str,
+        a: &serde_json::Value,
+        b: &serde_json::Value,
+        label: &str,
+        out: &mut Vec<String>,
+    ) {
         use serde_json::Value;
         match (a, b) {
             (Value::Object(x), Value::Object(y)) => {
@@ -203,26 +224,22 @@ pub fn differences<T: Serialize>(saved: &T, now: &T) -> String {
                         &path,
                         x.get(k).unwrap_or(&Value::Null),
                         y.get(k).unwrap_or(&Value::Null),
+                        label,
                         out,
                     );
                 }
             }
-            _ if a != b => out.push(format!("{prefix}: checkpoint {a}, this run {b}")),
+            _ if a != b => out.push(format!("{prefix}: {label} {a}, this run {b}")),
             _ => {}
         }
     }
-    let (a, b) = (serde_json::to_value(saved), serde_json::to_value(now));
-    match (a, b) {
+    match (serde_json::to_value(saved), serde_json::to_value(now)) {
         (Ok(a), Ok(b)) => {
             let mut out = Vec::new();
-            walk("", &a, &b, &mut out);
-            if out.is_empty() {
-                "no field differs".into()
-            } else {
-                out.join("; ")
-            }
+            walk("", &a, &b, saved_label, &mut out);
+            out
         }
-        _ => "settings that cannot be compared".into(),
+        _ => vec!["settings that cannot be compared".into()],
     }
 }
 

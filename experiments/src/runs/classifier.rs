@@ -171,26 +171,11 @@ pub fn refuse_other_model(out: &Path, run: &RunConfig) -> Result<()> {
     }
     let found: serde_json::Value = nn_core::checkpoint::read_json(&path)?;
     let ours = serde_json::to_value(run)?;
-    let mut differing = Vec::new();
-    for key in ["dataset", "model"] {
-        let (theirs, mine) = (&found[key], &ours[key]);
-        match (theirs.as_object(), mine.as_object()) {
-            (Some(t), Some(m)) => {
-                for (field, value) in m {
-                    if t.get(field) != Some(value) {
-                        differing.push(format!(
-                            "{key}.{field}: directory {}, this run {value}",
-                            t.get(field).unwrap_or(&serde_json::Value::Null)
-                        ));
-                    }
-                }
-            }
-            _ if theirs != mine => {
-                differing.push(format!("{key}: directory {theirs}, this run {mine}"))
-            }
-            _ => {}
-        }
-    }
+    // Only what identifies the model; settings such as epochs may change between runs.
+    let identity =
+        |v: &serde_json::Value| serde_json::json!({ "dataset": v["dataset"], "model": v["model"] });
+    let differing =
+        nn_core::checkpoint::differing_fields(&identity(&found), &identity(&ours), "directory");
     if differing.is_empty() {
         return Ok(());
     }
