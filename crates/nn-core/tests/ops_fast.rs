@@ -258,6 +258,9 @@ fn pool_inputs(dtype: DType) -> Vec<(Tensor, usize)> {
         (tie.clone(), 2),
         (tie, 3),
         (Tensor::zeros((2, 2, 4, 4), dtype, &Device::Cpu).unwrap(), 2),
+        // A side with no specialised kernel, and one large enough for the parallel path.
+        (randn(&[2, 3, 9, 13], dtype, 4), 4),
+        (randn(&[4, 16, 24, 25], dtype, 5), 2),
     ]
 }
 
