@@ -75,7 +75,7 @@ fn gaussian_kernel(factor: f64) -> Vec<f64> {
 }
 
 /// scipy's `mirror` border: `d c b | a b c d | c b a` (reflection about the edge pixel's centre).
-fn mirror(i: isize, n: usize) -> usize {
+pub(crate) fn mirror(i: isize, n: usize) -> usize {
     if n == 1 {
         return 0;
     }
