@@ -22,7 +22,7 @@ use nn_core::data::image_io::{load_image, save_image_grid};
 use serde::Serialize;
 
 use crate::common::{ensure_dir, progress_bar, write_json};
-use crate::report::plot::{Series, curve_chart_at};
+use crate::report::plot::{Series, curve_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 use crate::runs::dip::{psnr_figure, run_to_end};
 
@@ -334,13 +334,12 @@ fn impedance(ctx: &Context, p: &Plan, device: &Device) -> Result<Vec<ImpedanceRu
             points: r.curve.iter().map(|&(i, p)| (i as f64, p)).collect(),
         })
         .collect();
-    curve_chart_at(
+    curve_chart(
         &ctx.out.join("noise_impedance.svg"),
         &format!("Noise impedance: fitting one {h}×{w} target (PSNR of the output vs the target)"),
         "iteration",
         "PSNR (dB)",
         &series,
-        plotters::prelude::SeriesLabelPosition::LowerRight,
     )?;
     Ok(runs)
 }

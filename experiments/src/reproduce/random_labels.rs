@@ -17,9 +17,8 @@ use nn_core::data::{DatasetName, Provenance, TrainTest};
 use serde::Serialize;
 
 use crate::common::{ensure_dir, load_data_or_generated, progress_bar};
-use crate::report::plot::{Series, curve_chart_at};
+use crate::report::plot::{Series, curve_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row};
-use plotters::prelude::SeriesLabelPosition;
 
 pub const NAME: &str = "random-labels";
 pub const TITLE: &str = "networks memorise random labels (Zhang et al. 2017)";
@@ -319,7 +318,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                     .collect(),
             })
             .collect();
-        curve_chart_at(
+        curve_chart(
             &ctx.out.join(&file),
             &format!(
                 "(a) training loss, MLP 1×512 on {} {}",
@@ -329,7 +328,6 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "optimiser step",
             "mean training loss of the epoch",
             &curves,
-            SeriesLabelPosition::UpperRight,
         )?;
         figures.push(file);
         let levels: Vec<&ConditionResult> = sweep
@@ -406,21 +404,19 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             name: "chance (90%)".into(),
             points: vec![(0.0, 0.9), (1.0, 0.9)],
         });
-        curve_chart_at(
+        curve_chart(
             &ctx.out.join("time_to_fit.svg"),
             "(b) time to fit vs label corruption (MLP 1×512)",
             "label corruption p",
             "epochs",
             &fit_series,
-            SeriesLabelPosition::LowerRight,
         )?;
-        curve_chart_at(
+        curve_chart(
             &ctx.out.join("test_error.svg"),
             "(c) test error at fit vs label corruption (MLP 1×512)",
             "label corruption p",
             "test error (true test labels)",
             &err_series,
-            SeriesLabelPosition::LowerRight,
         )?;
         figures.push("time_to_fit.svg".into());
         figures.push("test_error.svg".into());
@@ -535,15 +531,7 @@ mod tests {
                 points: (0..30).map(|x| (x as f64, (i * x) as f64)).collect(),
             })
             .collect();
-        curve_chart_at(
-            &path,
-            "Loss per step",
-            "step",
-            "loss",
-            &series,
-            SeriesLabelPosition::UpperRight,
-        )
-        .unwrap();
+        curve_chart(&path, "Loss per step", "step", "loss", &series).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("<svg") && text.contains("Loss per step"));
         assert!(text.contains("curve0") && text.contains("curve10"));

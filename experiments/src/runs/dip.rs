@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use generalization::dip::{DipFit, DipRecord};
 
-use crate::report::plot::{Series, curve_chart_at};
+use crate::report::plot::{Series, curve_chart};
 
 /// Steps `dip` until it is finished, saving it to `checkpoint` every `every` iterations and at the end, with
 /// the PSNR in `bar`'s message; returns the iterations this call ran.
@@ -54,12 +54,11 @@ pub fn psnr_figure(path: &Path, history: &[DipRecord]) -> Result<()> {
         series.push(curve("output vs clean", &|r| r.psnr_output));
         series.push(curve("averaged output vs clean", &|r| r.psnr_ema));
     }
-    curve_chart_at(
+    curve_chart(
         path,
         "Deep image prior: PSNR per iteration",
         "iteration",
         "PSNR (dB)",
         &series,
-        plotters::prelude::SeriesLabelPosition::LowerRight,
     )
 }
