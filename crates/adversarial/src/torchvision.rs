@@ -60,6 +60,12 @@ impl TorchArch {
     }
 }
 
+impl std::fmt::Display for TorchArch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for TorchArch {
     type Err = AdvError;
     fn from_str(s: &str) -> Result<Self> {

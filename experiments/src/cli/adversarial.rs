@@ -22,6 +22,7 @@ use adversarial::defences::{
 use adversarial::net::{LogitModel, Net};
 use adversarial::norm::{Clip, Norm, Perturbation, lp_norm, random_perturbation};
 use adversarial::power::{PowerConfig, sv_uap};
+use adversarial::torchvision::{TorchArch, TorchOptions, load_torchvision};
 use adversarial::universal::{
     FoolingEvaluator, FoolingReport, UapConfig, UniversalPgdConfig, universal_perturbation,
     universal_pgd,
@@ -61,6 +62,10 @@ pub enum UapCommand {
     /// SV-UAP: the (p,q)-singular vector of a hidden layer's Jacobian stacked over training images.
     #[command(name = "sv-uap", alias = "sv")]
     Sv(SvArgs),
+    /// SV-UAP on torchvision's VGG-16, VGG-19 or ResNet-50 with real weights, over a folder of photos
+    /// (the setting of the slide's table; docs/interop.md shows how to convert the weights).
+    #[command(name = "sv-uap-torchvision")]
+    SvTorchvision(SvTorchvisionArgs),
     /// UAP (Moosavi-Dezfooli et al. 2017): DeepFool increments projected onto the ℓp ball.
     Uap(UapRunArgs),
     /// Universal PGD: one perturbation maximising the mean cross-entropy.
@@ -243,6 +248,167 @@ pub struct SvArgs {
     /// Write the perturbation (JSON) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `mathnn attack sv-uap-torchvision`.
+#[derive(Args, Debug)]
+pub struct SvTorchvisionArgs {
+    /// The network, in torchvision's layout.
+    #[arg(long, value_parser = choice(&TorchArch::ALL))]
+    pub torchvision: TorchArch,
+    /// Its weights: torchvision's state dict saved as safetensors.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Folder of photos (JPEG or PNG, searched recursively, taken in path order), each prepared as
+    /// torchvision evaluates ImageNet: shorter side resized to 256, centre crop 224.
+    #[arg(long)]
+    pub image_dir: PathBuf,
+    /// Photos the Jacobian is stacked over: the first ones (the paper uses 64).
+    #[arg(value_parser = count::<1, 100_000>, long, default_value_t = 64)]
+    pub fit: usize,
+    /// Photos after those on which the fooling rate is measured (default: all the others).
+    #[arg(value_parser = count::<1, 100_000_000>, long)]
+    pub eval: Option<usize>,
+    /// Hidden layer (VGG: block1_conv1 … block5_pool, fc1, fc2; ResNet-50: stem, maxpool, layer{s}.{b}).
+    #[arg(long, default_value = "block2_pool")]
+    pub layer: String,
+    /// Norm of the perturbation: a number ≥ 1 or `inf`.
+    #[arg(long, default_value = "inf")]
+    pub p: String,
+    /// Norm of the layer response: a number ≥ 1 or `inf` (the paper's best: 10).
+    #[arg(long, default_value = "10")]
+    pub q: String,
+    /// Power-method iterations.
+    #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 30)]
+    pub iters: usize,
+    /// Budget ‖v‖_p in [0, 1] pixel units (the paper's ξ = 10 on the 0–255 scale is 0.0392).
+    #[arg(long, default_value_t = 10.0 / 255.0)]
+    pub eps: f64,
+    /// Seed of the starting vector.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Do not clip x + v to [0, 1].
+    #[arg(long)]
+    pub no_clip: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the perturbation (JSON) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Photos evaluated per batch, so that a large --eval set is never held in memory at once.
+const PHOTO_CHUNK: usize = 128;
+
+/// The JPEG and PNG files under `dir`, recursively, in path order.
+fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("--image-dir {}: cannot read the folder", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+            {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// `[N, 3, 224, 224]` photos as torchvision's evaluation transform prepares them.
+fn load_photos(files: &[PathBuf]) -> Result<Tensor> {
+    let images = files
+        .iter()
+        .map(|f| Ok(nn_core::data::load_photo_center_crop(f, 256, 224)?))
+        .collect::<Result<Vec<Tensor>>>()?;
+    Ok(Tensor::stack(&images, 0)?)
+}
+
+fn run_sv_torchvision(a: SvTorchvisionArgs) -> Result<()> {
+    let (p, q) = (norm_arg("--p", &a.p)?, norm_arg("--q", &a.q)?);
+    if !(a.eps.is_finite() && a.eps >= 0.0) {
+        bail!("invalid --eps {}: must be a finite number >= 0", a.eps);
+    }
+    let photos = photo_files(&a.image_dir)?;
+    if photos.len() <= a.fit {
+        bail!(
+            "--image-dir {}: {} photos (JPEG or PNG); need more than --fit {}",
+            a.image_dir.display(),
+            photos.len(),
+            a.fit
+        );
+    }
+    let net = load_torchvision(a.torchvision, &a.weights, &TorchOptions::default())?;
+    net.check_layer(&a.layer)?;
+    let fit = load_photos(&photos[..a.fit])?;
+    let cfg = PowerConfig {
+        p,
+        q,
+        max_iter: a.iters,
+        seed: a.seed,
+        ..PowerConfig::default()
+    };
+    let r = sv_uap(&net, &fit, &a.layer, &cfg)?;
+    drop(fit);
+    let v = r.vector.to_tensor(&Device::Cpu)?.affine(a.eps, 0.0)?;
+    let clip = if a.no_clip {
+        Clip::None
+    } else {
+        Clip::default()
+    };
+    let rand = random_perturbation(v.dims(), Norm::Inf, lp_norm(&v, Norm::Inf)?, 1000)?;
+    let eval_files = &photos[a.fit..];
+    let eval_files = &eval_files[..a.eval.unwrap_or(eval_files.len()).min(eval_files.len())];
+    // No labels: the fooling rate counts changed predictions, as in the paper.
+    let (mut total, mut random_fooled): (Option<FoolingReport>, usize) = (None, 0);
+    for chunk in eval_files.chunks(PHOTO_CHUNK) {
+        let x = load_photos(chunk)?;
+        let ev = FoolingEvaluator::new(&net, &x, None)?;
+        let rep = ev.evaluate(&net, &v, clip)?;
+        random_fooled += ev.evaluate(&net, &rand, clip)?.fooled;
+        total = Some(match total {
+            None => rep,
+            Some(mut t) => {
+                t.n += rep.n;
+                t.fooled += rep.fooled;
+                for (a, b) in t.dominant_labels.iter_mut().zip(&rep.dominant_labels) {
+                    *a += b;
+                }
+                t
+            }
+        });
+    }
+    let mut rep = total.context("no photos to evaluate on")?;
+    rep.fooling_rate = rep.fooled as f64 / rep.n as f64;
+    let model = format!("{} ({})", a.torchvision, a.weights.display());
+    let header = serde_json::json!({
+        "method": "sv-uap", "model": model, "layer": a.layer, "p": p, "q": q, "images": a.fit,
+        "singular_value": r.singular_value, "iterations": r.iterations, "converged": r.converged,
+        "eps": a.eps, "image_dir": a.image_dir.display().to_string(),
+    });
+    print_report(a.json, &header, &rep, random_fooled as f64 / rep.n as f64)?;
+    if let Some(path) = &a.out {
+        let saved = SavedPerturbation {
+            method: "sv-uap".into(),
+            model,
+            details: header,
+            perturbation: Perturbation::from_tensor(&v)?,
+        };
+        write_json(path, &saved)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// `mathnn attack uap`.
@@ -605,6 +771,7 @@ pub fn run(args: UapArgs) -> Result<()> {
             });
             finish(&l, &a.common, header, "sv-uap", &v, a.out.as_deref())?;
         }
+        UapCommand::SvTorchvision(a) => run_sv_torchvision(a)?,
         UapCommand::Uap(a) => {
             let l = load(&a.common)?;
             let norm: Norm = a.p.parse()?;

@@ -8,6 +8,7 @@ pub mod dip;
 pub mod expressivity;
 pub mod gan;
 pub mod hog;
+pub mod interop;
 pub mod metrics;
 pub mod random_labels;
 pub mod reproduce;
@@ -33,6 +34,11 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained classifier: accuracy, loss and confusion matrix as JSON.
     Eval(train::EvalArgs),
+    /// Write a trained classifier as a PyTorch state dict (`--torch`; benches/peers/mathnn_torch.py
+    /// builds the module).
+    Export(interop::ExportArgs),
+    /// Read a PyTorch state dict of a mathnn classifier (`--torch`) into a directory `mathnn eval` reads.
+    Import(interop::ImportArgs),
     /// Fetch, verify and locate data sets.
     Data(data::DataArgs),
     /// Run every experiment and write results/<experiment>/ and results/REPORT.md.
@@ -78,6 +84,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Train(args) => train::run_train(args),
         Command::Eval(args) => train::run_eval(args),
+        Command::Export(args) => interop::run_export(args),
+        Command::Import(args) => interop::run_import(args),
         Command::Data(args) => data::run(args),
         Command::Reproduce(args) => crate::reproduce::run(args.into()),
         Command::Attack(args) => adversarial::run(args),

@@ -31,6 +31,63 @@ pub fn load_image(path: &Path) -> Result<Tensor> {
     Ok(Tensor::from_vec(planes, (c, h, w), &Device::Cpu)?)
 }
 
+/// A photo as torchvision's ImageNet evaluation transform prepares it (`Resize(resize)`,
+/// `CenterCrop(crop)`, `ToTensor()`): scaled so its shorter side is `resize` pixels with a triangle
+/// (bilinear, antialiased when shrinking) filter, the central `crop × crop` square cut out, as a
+/// `[3, crop, crop]` f32 tensor in `[0, 1]` (grey photos get three equal channels). The normalisation by
+/// ImageNet's mean and standard deviation is left to the network. PIL's and `image`'s triangle filters
+/// differ by rounding, so pixels may differ from torchvision's by one 8-bit level.
+pub fn load_photo_center_crop(path: &Path, resize: usize, crop: usize) -> Result<Tensor> {
+    if crop == 0 || crop > resize {
+        return Err(NnError::invalid(
+            "crop",
+            format!("must be in 1..={resize} (the resized shorter side), got {crop}"),
+        ));
+    }
+    let img = ImageReader::open(path)
+        .map_err(|e| NnError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| NnError::io(path, e))?
+        .decode()
+        .map_err(|e| {
+            NnError::bad_file(
+                path,
+                format!("cannot decode image (PNG or JPEG expected): {e}"),
+            )
+        })?
+        .to_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(NnError::bad_file(path, "the image is empty"));
+    }
+    // torchvision: the shorter side becomes `resize`, the other keeps the aspect ratio (truncated).
+    let (nw, nh) = if w <= h {
+        (resize, resize * h / w)
+    } else {
+        (resize * w / h, resize)
+    };
+    let scaled = image::imageops::resize(
+        &img,
+        nw as u32,
+        nh as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    // torchvision's CenterCrop rounds the offsets as Python does: int(round((size − crop) / 2)), ties to
+    // even.
+    let top = ((nh - crop) as f64 / 2.0).round_ties_even() as usize;
+    let left = ((nw - crop) as f64 / 2.0).round_ties_even() as usize;
+    let mut planes = vec![0f32; 3 * crop * crop];
+    for y in 0..crop {
+        for x in 0..crop {
+            let px = scaled.get_pixel((left + x) as u32, (top + y) as u32);
+            for ch in 0..3 {
+                planes[(ch * crop + y) * crop + x] = f32::from(px[ch]) / 255.0;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(planes, (3, crop, crop), &Device::Cpu)?)
+}
+
 /// The 8-bit pixels of an image file, channels last (what `imageio.imread` gives Python).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawImage {
@@ -229,6 +286,69 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn photos_are_resized_and_centre_cropped_as_torchvision_evaluates() {
+        let dir = tempfile::tempdir().unwrap();
+        // A landscape photo: left half one colour, right half another; the crop keeps the centre.
+        let (h, w) = (200usize, 300usize);
+        let mut v = vec![0f32; 3 * h * w];
+        for ch in 0..3 {
+            for y in 0..h {
+                for x in 0..w {
+                    let left = [0.2f32, 0.4, 0.6][ch];
+                    let right = [0.8f32, 0.6, 0.4][ch];
+                    v[(ch * h + y) * w + x] = if x < w / 2 { left } else { right };
+                }
+            }
+        }
+        let path = dir.path().join("wide.png");
+        save_image(
+            &Tensor::from_vec(v, (3, h, w), &Device::Cpu).unwrap(),
+            &path,
+        )
+        .unwrap();
+        let t = load_photo_center_crop(&path, 256, 224).unwrap();
+        assert_eq!(t.dims(), &[3, 224, 224]);
+        let px = |ch: usize, y: usize, x: usize| -> f32 {
+            t.get(ch)
+                .unwrap()
+                .get(y)
+                .unwrap()
+                .get(x)
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        // Resized to 384×256; the crop spans columns 80..304 of it, so the boundary (column 192) falls
+        // on crop column 112: far from it the colours are the 8-bit originals.
+        for ch in 0..3 {
+            assert_eq!(
+                px(ch, 10, 5),
+                (([0.2f32, 0.4, 0.6][ch] * 255.0).round()) / 255.0
+            );
+            assert_eq!(
+                px(ch, 200, 220),
+                (([0.8f32, 0.6, 0.4][ch] * 255.0).round()) / 255.0
+            );
+        }
+        assert!(
+            px(0, 100, 108) < px(0, 100, 116),
+            "the edge is at the centre"
+        );
+        // A grey photo gets three equal channels; a crop larger than the resized side is an error.
+        let grey = dir.path().join("grey.png");
+        let g = Tensor::from_vec(vec![0.5f32; 240 * 250], (1, 240, 250), &Device::Cpu).unwrap();
+        save_image(&g, &grey).unwrap();
+        let t = load_photo_center_crop(&grey, 256, 224).unwrap();
+        assert_eq!(t.dims(), &[3, 224, 224]);
+        let vals = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(vals.iter().all(|&x| x == 128.0 / 255.0));
+        let err = load_photo_center_crop(&grey, 100, 224)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("crop"), "{err}");
+    }
 
     #[test]
     fn colour_and_grey_roundtrip_within_quantisation() {

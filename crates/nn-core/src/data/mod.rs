@@ -26,7 +26,7 @@ pub use cifar::load_cifar_binary;
 pub use dataset::{Batches, Dataset, Provenance, fingerprint_tensors, permutation};
 pub use generated::{generated_digits, generated_train_test};
 pub use idx::{IdxImages, load_idx_dataset, read_idx_images, read_idx_labels};
-pub use image_io::{load_image, save_image, save_image_grid};
+pub use image_io::{load_image, load_photo_center_crop, save_image, save_image_grid};
 pub use load::{TrainTest, load_dataset, load_sklearn_digits};
 pub use locate::{
     DataLocator, DatasetName, FileStatus, MIRROR_VAR, RemoteFile, SKIMAGE_PHOTOS, SKLEARN_DIGITS,
