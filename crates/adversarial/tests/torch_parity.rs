@@ -82,7 +82,10 @@ fn check(arch: TorchArch) {
     assert!(e < 1e-9, "{name}: f64 logits differ by {e:.2e} (relative)");
     let grad64 = input_gradient(&net64, &x64, &classes, DType::F64);
     let e64 = relative_error(&grad64, &io["grad64"]);
-    assert!(e64 < 1e-8, "{name}: f64 input gradients differ by {e64:.2e} (relative)");
+    assert!(
+        e64 < 1e-8,
+        "{name}: f64 input gradients differ by {e64:.2e} (relative)"
+    );
 
     // f32 input gradient: with random weights it is ill-conditioned — PyTorch's own f32 gradient is
     // 0.6–1.3 % from its f64 one, and ours (another summation order in the convolutions) 1.4–8.5 % — so

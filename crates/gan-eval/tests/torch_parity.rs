@@ -60,6 +60,9 @@ fn torch_parity_fid_inception() {
     assert!(e < 1e-4, "unbiased logits differ by {e:.2e}");
     let large = net.extract(&io["x_large"], &input, 1).unwrap();
     let e_large = relative_error(&large.pool3, &io["pool3_large"]);
-    assert!(e_large < 1e-4, "pool3 (320×320 input) differs by {e_large:.2e}");
+    assert!(
+        e_large < 1e-4,
+        "pool3 (320×320 input) differs by {e_large:.2e}"
+    );
     println!("FID Inception: logits {e:.1e}, pool3 of a 320×320 input {e_large:.1e} (relative)");
 }

@@ -576,7 +576,10 @@ mod tests {
         let plot_right = plot_width(760, &["WGAN-GP", "GAN"]) as f64;
         for name in ["WGAN-GP", "GAN"] {
             let (x, _) = texts.iter().find(|(_, t)| t == name).unwrap();
-            assert!(*x >= plot_right, "legend entry {name} at x = {x}, plot ends at {plot_right}");
+            assert!(
+                *x >= plot_right,
+                "legend entry {name} at x = {x}, plot ends at {plot_right}"
+            );
         }
     }
 }
