@@ -10,17 +10,21 @@ Needs torch, torchvision, pytorch-fid and safetensors in the peer's venv
 * `NAME.safetensors`: the state dict exactly as `safetensors.torch.save_file(model.state_dict())` writes it
   (torchvision's names; `num_batches_tracked` dropped) — the file a user converts from an official `.pth`;
 * `NAME.io.safetensors`: `x` (inputs in [0, 1], NCHW float32) and the outputs computed from them.
-  Classifiers: `logits` of the ImageNet-normalised input (mathnn's ports normalise inside), and `grad`,
-  the gradient of the sum over images of logit `class` (stored as `class`, one per image) with respect to
-  `x`; `logits64` and `grad64` the same computed in f64. FID Inception: `pool3` (N × 2048) and `logits_unbiased` (pool3 · fc.weightᵀ, N × 1008) after
-  pytorch-fid's own input pipeline (bilinear resize to 299 with align_corners=False, then 2x − 1), for a
-  batch smaller than 299² (`x`) and one larger (`x_large`, outputs `pool3_large`).
+  - Classifiers: `logits` of the ImageNet-normalised input (mathnn's ports normalise inside), and `grad`,
+    the gradient of the sum over images of logit `class` (stored as `class`, one per image) with respect
+    to `x`; `logits64` and `grad64` the same computed in f64.
+  - FID Inception: `pool3` (N × 2048) and `logits_unbiased` (pool3 · fc.weightᵀ, N × 1008) after
+    pytorch-fid's own input pipeline (bilinear resize to 299 with align_corners=False, then 2x − 1), for a
+    batch smaller than 299² (`x`) and one larger (`x_large`, outputs `pool3_large`).
+  - mathnn's own four models (`mathnn-mlp`, `mathnn-lenet`, `mathnn-vgg-small`, `mathnn-resnet-small`,
+    built by benches/peers/mathnn_torch.py): `NAME.safetensors` is the file `mathnn import --torch` reads,
+    and `logits` are those of 4 images.
 
 Random weights use the networks' own initialisers after `torch.manual_seed(SEED)`; batch-norm weights,
 biases and running statistics are then drawn at random too, so that folding them is tested. The files are
-≈ 1.4 GB together and stay out of git (target/ is ignored); the Rust parity tests
-(`cargo test -p adversarial --test torch_parity -- --ignored`, `cargo test -p gan-eval --test
-torch_parity -- --ignored`) read them from MATHNN_TORCH_FIXTURES or target/torch-fixtures.
+≈ 1.3 GB together and stay out of git (target/ is ignored); the Rust parity tests
+(`cargo test --release -p adversarial -p gan-eval -p experiments --test torch_parity -- --ignored`)
+read them from MATHNN_TORCH_FIXTURES or target/torch-fixtures.
 """
 import os
 import sys
@@ -120,6 +124,34 @@ def export_fid_inception(out_dir):
     print(f"fid_inception: pool3 {tuple(out['pool3'].shape)}, |pool3| ≤ {out['pool3'].abs().max().item():.3g}")
 
 
+def export_mathnn_models(out_dir):
+    """mathnn's four classifiers built in PyTorch (benches/peers/mathnn_torch.py, mathnn's parameter names)
+    with seeded random weights, saved as `mathnn import --torch` reads them, with their logits."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import mathnn_torch
+
+    spec = {"channels": 1, "height": 28, "width": 28, "num_classes": 10}
+    configs = [
+        {"kind": "mlp", "input": spec, "mlp_widths": [512, 512], "batch_norm": True},
+        {"kind": "lenet", "input": spec, "mlp_widths": [512, 512], "batch_norm": True},
+        {"kind": "vgg-small", "input": spec, "mlp_widths": [512, 512], "batch_norm": True},
+        {"kind": "resnet-small", "input": spec, "mlp_widths": [512, 512], "batch_norm": True},
+    ]
+    x = images(4, 32, SEED + 5)[:, :1, 2:30, 2:30].contiguous()
+    for config in configs:
+        torch.manual_seed(SEED)
+        model = mathnn_torch.build(config)
+        randomise_batch_norm(model, torch.Generator().manual_seed(SEED + 1))
+        model.eval()
+        name = "mathnn-" + config["kind"]
+        mathnn_torch.save(model, config, os.path.join(out_dir, f"{name}.safetensors"), "mnist")
+        with torch.no_grad():
+            logits = model(x)
+        save_file({"x": x, "logits": logits.contiguous()}, os.path.join(out_dir, f"{name}.io.safetensors"))
+        print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+              f"|logit| ≤ {logits.abs().max().item():.3g}")
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "torch-fixtures")
     os.makedirs(out_dir, exist_ok=True)
@@ -129,6 +161,7 @@ def main():
     export_classifier("vgg19", torchvision.models.vgg19, out_dir)
     export_classifier("resnet50", torchvision.models.resnet50, out_dir)
     export_fid_inception(out_dir)
+    export_mathnn_models(out_dir)
     print(f"wrote {out_dir}")
 
 
