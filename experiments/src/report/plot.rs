@@ -150,6 +150,7 @@ pub fn bar_chart(
             .y_label_formatter(&value)
             .disable_x_mesh()
             .light_line_style(GRID)
+            .max_light_lines(1)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
             .draw()
@@ -423,6 +424,7 @@ fn draw_xy(
                 .x_label_formatter(&fmt)
                 .y_label_formatter(&fmt)
                 .light_line_style(GRID)
+                .max_light_lines(1)
                 .label_style((FONT, 13))
                 .axis_desc_style((FONT, 14));
             if log {

@@ -24,6 +24,7 @@ use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
 use serde::Serialize;
 
 use crate::common::{load_data_or_generated, new_model};
+use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
@@ -708,7 +709,20 @@ fn gallery(
     }
     let grid = Tensor::from_vec(tiles, (2 * n, 3, h, w), &Device::Cpu)?;
     let mut figures = vec!["photos_and_gradient_images.png".to_string()];
-    nn_core::data::save_image_grid(&grid, 4, &ctx.out.join(&figures[0]))?;
+    let captions = Captions {
+        title: format!(
+            "Test photos ({h}×{w}) and their HOG gradient images ({}×{}-pixel cells)",
+            params.pixels_per_cell.0, params.pixels_per_cell.1
+        ),
+        rows: (0..n.div_ceil(2))
+            .map(|r| format!("photos {}–{}", 2 * r + 1, (2 * r + 2).min(n)))
+            .collect(),
+        cols: ["photo", "HOG gradients", "photo", "HOG gradients"][..(2 * n).min(4)]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    save_captioned_grid(&grid, 4, &captions, &ctx.out.join(&figures[0]))?;
     if let Ok(path) = locator.locate_photo("astronaut.png") {
         // The slide: the photo and its gradient image side by side.
         let raw = nn_core::data::image_io::load_image_u8(&path)?;
@@ -727,7 +741,11 @@ fn gallery(
             Tensor::from_vec(shown, (1, raw.rows, raw.cols), &Device::Cpu)?.repeat((3, 1, 1))?;
         let pair = Tensor::stack(&[&photo, &vis], 0)?;
         let name = "astronaut_and_gradient_image.png".to_string();
-        nn_core::data::save_image_grid(&pair, 2, &ctx.out.join(&name))?;
+        let captions = Captions::columns(
+            "The slide: input image → gradient image",
+            &["astronaut (scikit-image)", "HOG, 16×16-pixel cells"],
+        );
+        save_captioned_grid(&pair, 2, &captions, &ctx.out.join(&name))?;
         figures.push(name);
     }
     Ok(Some(figures))

@@ -18,10 +18,11 @@ use generalization::dip::{
     DipFit, DipParams, DipSummary, DipTask, SkipNetParams, StopRule, Upsample,
 };
 use nn_core::data::DataLocator;
-use nn_core::data::image_io::{load_image, save_image_grid};
+use nn_core::data::image_io::load_image;
 use serde::Serialize;
 
 use crate::common::{ensure_dir, progress_bar, write_json};
+use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, curve_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 use crate::runs::dip::{psnr_figure, run_to_end};
@@ -211,16 +212,30 @@ fn denoise(
     psnr_figure(&ctx.out.join(format!("psnr_{stem}.svg")), fit.history())?;
     let restored = fit.restored().context("no output")?;
     let last = fit.output().context("no output")?;
-    let grid = Tensor::stack(
+    let (last, restored) = (
+        last.to_device(&Device::Cpu)?,
+        restored.to_device(&Device::Cpu)?,
+    );
+    let psnr = |x: &Tensor| generalization::dip::metrics::psnr_tensors(x, &clean);
+    let grid = Tensor::stack(&[&clean, &noisy, &last, &restored], 0)?;
+    let captions = Captions::columns(
+        format!(
+            "{stem}, {}², σ = 25, {} channels: PSNR against the clean image",
+            p.side, p.channels
+        ),
         &[
-            &clean,
-            &noisy,
-            &last.to_device(&Device::Cpu)?,
-            &restored.to_device(&Device::Cpu)?,
+            "clean",
+            &format!("noisy {noisy_psnr:.2} dB"),
+            &format!("output {:.2} dB", psnr(&last)?),
+            &format!("averaged {:.2} dB", psnr(&restored)?),
         ],
-        0,
+    );
+    save_captioned_grid(
+        &grid,
+        4,
+        &captions,
+        &ctx.out.join(format!("denoise_{stem}.png")),
     )?;
-    save_image_grid(&grid, 4, &ctx.out.join(format!("denoise_{stem}.png")))?;
     write_json(&dir.join("history.json"), &fit.history())?;
     let gaussian_best = best_in_hindsight(
         &noisy,
@@ -385,7 +400,19 @@ fn inpaint(ctx: &Context, p: &Plan, device: &Device) -> Result<InpaintOutcome> {
         .context("no output")?
         .to_device(&Device::Cpu)?;
     let grid = Tensor::stack(&[&masked, &restored, &clean], 0)?;
-    save_image_grid(&grid, 3, &ctx.out.join("inpaint_camera.png"))?;
+    let psnr_restored = generalization::dip::metrics::psnr_tensors(&restored, &clean)?;
+    let captions = Captions::columns(
+        format!(
+            "camera {}², 50 % of the pixels missing: PSNR against the clean image",
+            p.inpaint_side
+        ),
+        &[
+            &format!("masked input {psnr_masked_input:.2} dB"),
+            &format!("restored {psnr_restored:.2} dB"),
+            "clean",
+        ],
+    );
+    save_captioned_grid(&grid, 3, &captions, &ctx.out.join("inpaint_camera.png"))?;
     Ok(InpaintOutcome {
         image: "camera.png".into(),
         side: p.inpaint_side,

@@ -18,7 +18,7 @@ use candle_core::{Device, Tensor};
 use gan_eval::features::DomainClassifier;
 use gan_eval::gs::GsConfig;
 use gan_eval::{FrechetStats, fid, geometry_score, inception_score, kid};
-use nn_core::data::{Dataset, DatasetName, Provenance, save_image_grid};
+use nn_core::data::{Dataset, DatasetName, Provenance};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer};
 use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::train::{TrainConfig, TrainOptions};
@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::common::{load_data_or_generated, progress_bar};
+use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, line_chart};
 use crate::reproduce::gan_metrics::{mrlt, noise_images, pixels};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
@@ -346,13 +347,27 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             // The evaluator's classifier is small and stays on the CPU.
             let images = t.generate(n, 12345)?.to_device(&Device::Cpu)?;
             let s = eval.score(loss.as_str(), Some(it), &images)?;
+            let title = format!(
+                "{}, {} pair, iteration {it}: FID {:.1}, IS {:.2} (fixed noise)",
+                loss.as_str(),
+                p.arch.as_str(),
+                s.fid,
+                s.is_mean
+            );
             let mut all = evals(t)?;
             all.retain(|e| e.iteration != Some(it));
             all.push(s);
             t.notes["evals"] = serde_json::to_value(&all)?;
-            save_image_grid(
-                &t.fixed_samples()?,
+            let samples = t.fixed_samples()?;
+            // Tile (row r, column c) is the sample of fixed noise vector z_{8r + c}.
+            let cols: Vec<String> = (0..8).map(|k| format!("+{k}")).collect();
+            let rows: Vec<String> = (0..samples.dim(0)?.div_ceil(8))
+                .map(|r| format!("z{}", 8 * r))
+                .collect();
+            save_captioned_grid(
+                &samples,
                 8,
+                &Captions { title, rows, cols },
                 &samples_dir.join(format!("{}-it{it:05}.png", loss.as_str())),
             )?;
             Ok(())

@@ -41,6 +41,7 @@ use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
 use serde::Serialize;
 
 use crate::common::{load_data_or_generated, new_model, progress_bar};
+use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, curve_chart, scatter_chart};
 use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
 
@@ -897,19 +898,47 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         // Rows: LeNet, VGG-small, ResNet-small; columns: SV-UAP per layer (q = layer_q), UAP, universal
         // PGD; grey = 0, white = +ε, black = −ε; enlarged ×4.
         let grid = nn_core::layers::upsample_nearest2d(&display(&tiles, p.eps_ref)?, 4)?;
-        nn_core::data::save_image_grid(&grid, ncols, &ctx.out.join(&fig))?;
+        let mut cols: Vec<String> = (1..=ncols - 2).map(|k| format!("SV-UAP L{k}")).collect();
+        cols.extend(["UAP".to_string(), "universal PGD".to_string()]);
+        let row_captions: Vec<String> = trained
+            .iter()
+            .map(|t| {
+                let layers: Vec<&str> = t
+                    .record
+                    .sv
+                    .iter()
+                    .filter(|s| s.q == p.layer_q)
+                    .map(|s| s.layer.as_str())
+                    .collect();
+                format!("{} (L: {})", t.record.arch, layers.join(", "))
+            })
+            .collect();
+        let captions = Captions {
+            title: format!(
+                "{ds_label}: perturbations at ε = {}, SV-UAP q = {} (grey 0, white +ε, black −ε)",
+                p.eps_ref, p.layer_q
+            ),
+            rows: row_captions,
+            cols,
+        };
+        save_captioned_grid(&grid, ncols, &captions, &ctx.out.join(&fig))?;
         figures.push(fig);
         let examples = eval.images.narrow(0, 8, 8)?;
         let best = &trained[0];
+        let best_sv = &best.record.sv[best.record.best_sv];
         let v = best.sv[best.record.best_sv].affine(p.eps_ref, 0.0)?;
         let perturbed = clip.apply(&examples.broadcast_add(&v)?)?;
         let fig = format!("examples_{ds_label}.png");
         let grid = Tensor::cat(&[&examples, &perturbed], 0)?;
-        nn_core::data::save_image_grid(
-            &nn_core::layers::upsample_nearest2d(&grid, 3)?,
-            8,
-            &ctx.out.join(&fig),
-        )?;
+        let captions = Captions {
+            title: format!(
+                "{ds_label}, {}: held-out images without and with the SV-UAP of layer {} (q = {}, ε = {})",
+                best.record.arch, best_sv.layer, best_sv.q, p.eps_ref
+            ),
+            rows: vec!["clean".into(), "+ SV-UAP".into()],
+            cols: (9..=16).map(|k| format!("test #{k}")).collect(),
+        };
+        save_captioned_grid(&grid, 8, &captions, &ctx.out.join(&fig))?;
         figures.push(fig);
 
         mark(&mut phases, format!("{ds_label}: figures"));
