@@ -12,7 +12,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 
 fn fixtures() -> PathBuf {
     std::env::var_os("MATHNN_TORCH_FIXTURES")
@@ -48,27 +48,13 @@ fn torch_parity_mathnn_models() {
             &Device::Cpu,
         )
         .unwrap();
-        let ours = model
-            .forward_t(&io["x"], false)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap();
-        let theirs = io["logits"].to_dtype(DType::F64).unwrap();
-        let diff = (&ours - &theirs)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
-        let scale = theirs
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
+        let ours = model.forward_t(&io["x"], false).unwrap();
+        let max_abs = |t: &Tensor| -> f64 {
+            let t = t.to_dtype(DType::F64).unwrap().abs().unwrap();
+            t.max_all().unwrap().to_scalar::<f64>().unwrap()
+        };
+        let diff = max_abs(&(&ours - &io["logits"]).unwrap());
+        let scale = max_abs(&io["logits"]);
         assert!(
             diff / scale < 1e-5,
             "{kind}: logits differ by {:.2e} (relative)",
