@@ -362,12 +362,8 @@ fn run_sv_torchvision(a: SvTorchvisionArgs) -> Result<()> {
     let r = sv_uap(&net, &fit, &a.layer, &cfg)?;
     drop(fit);
     let v = r.vector.to_tensor(&Device::Cpu)?.affine(a.eps, 0.0)?;
-    let clip = if a.no_clip {
-        Clip::None
-    } else {
-        Clip::default()
-    };
-    let rand = random_perturbation(v.dims(), Norm::Inf, lp_norm(&v, Norm::Inf)?, 1000)?;
+    let clip = clip_of(a.no_clip);
+    let rand = random_signs_like(&v)?;
     let eval_files = &photos[a.fit..];
     let eval_files = &eval_files[..a.eval.unwrap_or(eval_files.len()).min(eval_files.len())];
     // No labels: the fooling rate counts changed predictions, as in the paper.
@@ -399,14 +395,7 @@ fn run_sv_torchvision(a: SvTorchvisionArgs) -> Result<()> {
     });
     print_report(a.json, &header, &rep, random_fooled as f64 / rep.n as f64)?;
     if let Some(path) = &a.out {
-        let saved = SavedPerturbation {
-            method: "sv-uap".into(),
-            model,
-            details: header,
-            perturbation: Perturbation::from_tensor(&v)?,
-        };
-        write_json(path, &saved)?;
-        eprintln!("wrote {}", path.display());
+        save_perturbation(path, "sv-uap", &model, header, &v)?;
     }
     Ok(())
 }
@@ -600,12 +589,9 @@ fn load(common: &Common) -> Result<Loaded> {
     })
 }
 
-fn clip_of(common: &Common) -> Clip {
-    if common.no_clip {
-        Clip::None
-    } else {
-        Clip::default()
-    }
+/// The clipping of `--no-clip`.
+fn clip_of(no_clip: bool) -> Clip {
+    if no_clip { Clip::None } else { Clip::default() }
 }
 
 /// Fooling rate of `v` and of random ±‖v‖∞ signs on the held-out images.
@@ -618,9 +604,18 @@ fn report(
     let labels = l.test.labels_vec()?;
     let ev = FoolingEvaluator::new(model, &l.test.images, Some(&labels))?;
     let r = ev.evaluate(model, v, clip)?;
-    let rand = random_perturbation(v.dims(), Norm::Inf, lp_norm(v, Norm::Inf)?, 1000)?;
-    let rr = ev.evaluate(model, &rand, clip)?;
+    let rr = ev.evaluate(model, &random_signs_like(v)?, clip)?;
     Ok((r, rr.fooling_rate))
+}
+
+/// The baseline every fooling rate is printed beside: random ±‖v‖∞ signs (seed 1000).
+fn random_signs_like(v: &Tensor) -> Result<Tensor> {
+    Ok(random_perturbation(
+        v.dims(),
+        Norm::Inf,
+        lp_norm(v, Norm::Inf)?,
+        1000,
+    )?)
 }
 
 fn print_report(
@@ -665,18 +660,30 @@ fn finish(
     v: &Tensor,
     out: Option<&Path>,
 ) -> Result<()> {
-    let (rep, random) = report(l, &l.net, v, clip_of(common))?;
+    let (rep, random) = report(l, &l.net, v, clip_of(common.no_clip))?;
     print_report(common.json, &header, &rep, random)?;
     if let Some(p) = out {
-        let saved = SavedPerturbation {
-            method: method.into(),
-            model: l.model_name.clone(),
-            details: header,
-            perturbation: Perturbation::from_tensor(v)?,
-        };
-        write_json(p, &saved)?;
-        eprintln!("wrote {}", p.display());
+        save_perturbation(p, method, &l.model_name, header, v)?;
     }
+    Ok(())
+}
+
+/// Writes `v` with what built it as the JSON `--perturbation` reads.
+fn save_perturbation(
+    path: &Path,
+    method: &str,
+    model: &str,
+    details: serde_json::Value,
+    v: &Tensor,
+) -> Result<()> {
+    let saved = SavedPerturbation {
+        method: method.into(),
+        model: model.into(),
+        details,
+        perturbation: Perturbation::from_tensor(v)?,
+    };
+    write_json(path, &saved)?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 
@@ -783,7 +790,7 @@ pub fn run(args: UapArgs) -> Result<()> {
                 max_passes: a.passes,
                 chunk: a.chunk,
                 seed: a.seed,
-                clip: clip_of(&a.common),
+                clip: clip_of(a.common.no_clip),
                 ..UapConfig::default()
             };
             let bar = progress_bar(a.common.quiet, "UAP");
@@ -803,7 +810,7 @@ pub fn run(args: UapArgs) -> Result<()> {
                 eps: a.eps,
                 steps: a.steps,
                 seed: a.seed,
-                clip: clip_of(&a.common),
+                clip: clip_of(a.common.no_clip),
                 ..UniversalPgdConfig::default()
             };
             let bar = progress_bar(a.common.quiet, "universal PGD");
@@ -837,13 +844,13 @@ pub fn run(args: UapArgs) -> Result<()> {
                 "defence": a.defence.clone().unwrap_or_else(|| "none".into()),
             });
             let (rep, random) = match transform {
-                None => report(&l, &l.net, &v, clip_of(&a.common))?,
+                None => report(&l, &l.net, &v, clip_of(a.common.no_clip))?,
                 Some(transform) => {
                     let defended = Defended {
                         model: &l.net,
                         transform,
                     };
-                    report(&l, &defended, &v, clip_of(&a.common))?
+                    report(&l, &defended, &v, clip_of(a.common.no_clip))?
                 }
             };
             print_report(a.common.json, &header, &rep, random)?;

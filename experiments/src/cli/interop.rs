@@ -72,10 +72,7 @@ pub fn run_export(a: ExportArgs) -> Result<()> {
     items.sort_by_key(|(k, _)| *k);
     let bytes = safetensors::serialize(items, Some(meta))
         .map_err(|e| anyhow!("cannot encode the state dict: {e}"))?;
-    if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("--out: cannot create {}", parent.display()))?;
-    }
+    // Creates missing parent folders, as every file mathnn writes.
     nn_core::checkpoint::write_atomic(&a.out, &bytes)?;
     println!(
         "{}",

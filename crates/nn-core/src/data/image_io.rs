@@ -44,18 +44,7 @@ pub fn load_photo_center_crop(path: &Path, resize: usize, crop: usize) -> Result
             format!("must be in 1..={resize} (the resized shorter side), got {crop}"),
         ));
     }
-    let img = ImageReader::open(path)
-        .map_err(|e| NnError::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| NnError::io(path, e))?
-        .decode()
-        .map_err(|e| {
-            NnError::bad_file(
-                path,
-                format!("cannot decode image (PNG or JPEG expected): {e}"),
-            )
-        })?
-        .to_rgb8();
+    let img = decode(path)?.to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 {
         return Err(NnError::bad_file(path, "the image is empty"));
@@ -104,16 +93,7 @@ pub struct RawImage {
 /// Loads a PNG or JPEG file as 8-bit pixels without rescaling (see [`RawImage`]); 16-bit images are
 /// reduced to 8 bits.
 pub fn load_image_u8(path: &Path) -> Result<RawImage> {
-    let reader = ImageReader::open(path)
-        .map_err(|e| NnError::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| NnError::io(path, e))?;
-    let img = reader.decode().map_err(|e| {
-        NnError::bad_file(
-            path,
-            format!("cannot decode image (PNG or JPEG expected): {e}"),
-        )
-    })?;
+    let img = decode(path)?;
     let (cols, rows) = (img.width() as usize, img.height() as usize);
     let (pixels, channels) = if img.color().has_color() {
         (img.to_rgb8().into_raw(), 3)
@@ -126,6 +106,21 @@ pub fn load_image_u8(path: &Path) -> Result<RawImage> {
         cols,
         channels,
     })
+}
+
+/// The decoded image file (PNG or JPEG, recognised by its content); errors name `path`.
+fn decode(path: &Path) -> Result<image::DynamicImage> {
+    ImageReader::open(path)
+        .map_err(|e| NnError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| NnError::io(path, e))?
+        .decode()
+        .map_err(|e| {
+            NnError::bad_file(
+                path,
+                format!("cannot decode image (PNG or JPEG expected): {e}"),
+            )
+        })
 }
 
 /// `(C, H, W)` of an image tensor given as `[C, H, W]` with `C` 1 or 3, or as `[H, W]`.
