@@ -36,9 +36,9 @@
 //! ```
 
 use candle_core::Tensor;
-use candle_nn::{Conv2dConfig, ConvTranspose2dConfig, Linear, Module, VarBuilder};
+use candle_nn::{Conv2dConfig, ConvTranspose2dConfig, Module, VarBuilder};
 
-use crate::ops::{Conv2d, ConvTranspose2d, conv_transpose2d_layer, conv2d_layer};
+use crate::ops::{Conv2d, ConvTranspose2d, Linear, conv_transpose2d_layer, conv2d_layer};
 use serde::{Deserialize, Serialize};
 
 use crate::{NnError, Result};
@@ -190,10 +190,14 @@ impl Generator {
                 let mut hidden = Vec::new();
                 let mut fan_in = latent_dim;
                 for (i, &w) in MLP_GENERATOR_WIDTHS.iter().enumerate() {
-                    hidden.push(candle_nn::linear(fan_in, w, vb.pp(format!("fc{}", i + 1)))?);
+                    hidden.push(crate::ops::linear_layer(
+                        fan_in,
+                        w,
+                        vb.pp(format!("fc{}", i + 1)),
+                    )?);
                     fan_in = w;
                 }
-                let out = candle_nn::linear(fan_in, IMAGE_SIDE * IMAGE_SIDE, vb.pp("out"))?;
+                let out = crate::ops::linear_layer(fan_in, IMAGE_SIDE * IMAGE_SIDE, vb.pp("out"))?;
                 let mut norms = Vec::new();
                 for (i, &w) in MLP_GENERATOR_WIDTHS.iter().enumerate() {
                     // The first layer is not normalised (PyTorch-GAN's `normalize=False`).
@@ -215,7 +219,7 @@ impl Generator {
                 })
             }
             GanArch::Dcgan => {
-                let fc = candle_nn::linear(latent_dim, 4 * 4 * 4 * dim, vb.pp("fc"))?;
+                let fc = crate::ops::linear_layer(latent_dim, 4 * 4 * 4 * dim, vb.pp("fc"))?;
                 let up = [
                     conv_transpose2d_layer(4 * dim, 2 * dim, 5, same_deconv(), vb.pp("up1"))?,
                     conv_transpose2d_layer(2 * dim, dim, 5, same_deconv(), vb.pp("up2"))?,
@@ -306,10 +310,14 @@ impl Critic {
                 let mut hidden = Vec::new();
                 let mut fan_in = IMAGE_SIDE * IMAGE_SIDE;
                 for (i, &w) in MLP_CRITIC_WIDTHS.iter().enumerate() {
-                    hidden.push(candle_nn::linear(fan_in, w, vb.pp(format!("fc{}", i + 1)))?);
+                    hidden.push(crate::ops::linear_layer(
+                        fan_in,
+                        w,
+                        vb.pp(format!("fc{}", i + 1)),
+                    )?);
                     fan_in = w;
                 }
-                let out = candle_nn::linear(fan_in, 1, vb.pp("out"))?;
+                let out = crate::ops::linear_layer(fan_in, 1, vb.pp("out"))?;
                 Ok(Critic::Mlp { hidden, out })
             }
             GanArch::Dcgan => {
@@ -318,7 +326,7 @@ impl Critic {
                     conv2d_layer(dim, 2 * dim, 5, strided_conv(), vb.pp("conv2"))?,
                     conv2d_layer(2 * dim, 4 * dim, 5, strided_conv(), vb.pp("conv3"))?,
                 ];
-                let fc = candle_nn::linear(4 * 4 * 4 * dim, 1, vb.pp("fc"))?;
+                let fc = crate::ops::linear_layer(4 * 4 * 4 * dim, 1, vb.pp("fc"))?;
                 Ok(Critic::Dcgan { convs, fc })
             }
         }

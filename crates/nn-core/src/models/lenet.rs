@@ -5,11 +5,11 @@
 //! On 28×28 inputs: 431,080 parameters.
 
 use candle_core::Tensor;
-use candle_nn::{Conv2dConfig, Linear, Module, VarBuilder, linear};
+use candle_nn::{Conv2dConfig, Module, VarBuilder};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::layers::{max_pool2d, relu};
-use crate::ops::{Conv2d, conv2d_layer as conv2d};
+use crate::ops::{Conv2d, Linear, conv2d_layer as conv2d, linear_layer as linear};
 use crate::{NnError, Result};
 
 /// LeNet-style CNN.
@@ -65,6 +65,15 @@ impl Classifier for LeNet {
         let h = step("fc1", self.fc1.forward(&h.flatten_from(1)?)?);
         let h = step("relu3", relu(&h)?);
         Ok(step("logits", self.fc2.forward(&h)?))
+    }
+
+    /// The same network with each convolution block as one op (`Conv2d::forward_relu_max_pool`): the same
+    /// logits and gradients as `forward_tapped`, with two nodes per block fewer in the backward graph.
+    fn forward_t(&self, x: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+        let h = self.conv1.forward_relu_max_pool(x, 2)?;
+        let h = self.conv2.forward_relu_max_pool(&h, 2)?;
+        let h = relu(&self.fc1.forward(&h.flatten_from(1)?)?)?;
+        self.fc2.forward(&h)
     }
 
     fn meta(&self) -> &ModelMeta {

@@ -3,7 +3,9 @@
 //! Activations: `fc1`, `relu1`, …, `logits`. 784-512-512-10 has 669,706 parameters.
 
 use candle_core::Tensor;
-use candle_nn::{Linear, Module, VarBuilder, linear};
+use candle_nn::{Module, VarBuilder};
+
+use crate::ops::{Linear, linear_layer as linear};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::layers::relu;

@@ -10,13 +10,14 @@
 //! Activations: `stem`, `stage{s}` (after each block's final ReLU), `pool`, `logits`.
 
 use candle_core::Tensor;
-use candle_nn::{Conv2dConfig, Linear, Module, ModuleT, VarBuilder, linear};
+use candle_nn::{Conv2dConfig, Module, ModuleT, VarBuilder};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::Result;
 use crate::layers::{global_avg_pool2d, relu};
 use crate::ops::{
-    BatchNorm, Conv2d, batch_norm, conv2d_layer as conv2d, conv2d_layer_no_bias as conv2d_no_bias,
+    BatchNorm, Conv2d, Linear, batch_norm, conv2d_layer as conv2d,
+    conv2d_layer_no_bias as conv2d_no_bias, linear_layer as linear,
 };
 
 const WIDTHS: [usize; 3] = [16, 32, 64];

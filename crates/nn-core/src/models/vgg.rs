@@ -5,11 +5,11 @@
 //! `relu_fc1`, `logits`.
 
 use candle_core::Tensor;
-use candle_nn::{Conv2dConfig, Linear, Module, VarBuilder, linear};
+use candle_nn::{Conv2dConfig, Module, VarBuilder};
 
 use super::{Classifier, InputSpec, ModelConfig, ModelKind, ModelMeta, Tap};
 use crate::layers::{max_pool2d, relu};
-use crate::ops::{Conv2d, conv2d_layer as conv2d};
+use crate::ops::{Conv2d, Linear, conv2d_layer as conv2d, linear_layer as linear};
 use crate::{NnError, Result};
 
 const WIDTHS: [usize; 3] = [16, 32, 64];
@@ -81,6 +81,18 @@ impl Classifier for VggSmall {
         let logits = self.fc2.forward(&h)?;
         tap("logits", &logits);
         Ok(logits)
+    }
+
+    /// The same network with each convolution (+ ReLU, + the block's pool) as one op
+    /// (`Conv2d::forward_relu_max_pool`): the same logits and gradients as `forward_tapped`.
+    fn forward_t(&self, x: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+        let mut h = x.clone();
+        for [conv1, conv2] in &self.convs {
+            h = conv1.forward_relu_max_pool(&h, 1)?;
+            h = conv2.forward_relu_max_pool(&h, 2)?;
+        }
+        let h = relu(&self.fc1.forward(&h.flatten_from(1)?)?)?;
+        self.fc2.forward(&h)
     }
 
     fn meta(&self) -> &ModelMeta {

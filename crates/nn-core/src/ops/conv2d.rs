@@ -89,7 +89,7 @@ enum Tap {
 /// Every size of one convolution: input (n, c_in, h, w), kernel (c_out, c_in, kh, kw), output
 /// (n, c_out, ho, wo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Geometry {
+pub(super) struct Geometry {
     n: usize,
     c_in: usize,
     h: usize,
@@ -133,7 +133,7 @@ fn valid_range(out: usize, inp: usize, offset: usize, s: usize, p: usize) -> (us
 }
 
 impl Geometry {
-    fn new(
+    pub(super) fn new(
         x: (usize, usize, usize, usize),
         k: (usize, usize, usize, usize),
         p: &Conv2dParams,
@@ -306,7 +306,7 @@ impl Geometry {
     }
 
     /// `y_b (c_out × P) = W (c_out × K) · col(x_b)`, plus `bias[c]` on every pixel of channel c.
-    fn forward<T: WithDType>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+    pub(super) fn forward<T: WithDType>(&self, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
         let mut y = vec![T::zero(); self.n * self.y_len()];
         let wm = Mat::row_major(w, self.c_out, self.k_len());
         let plen = self.p_len();
@@ -508,20 +508,46 @@ impl CustomOp2 for Conv2dOp {
 /// products of [`Conv2dOp`] and the per-channel sum of `h` for the bias.
 struct Conv2dBiasOp(Geometry);
 
+impl Geometry {
+    /// An error naming `op` unless `x`, `w` and `b` hold the input's, kernel's and bias's value counts.
+    pub(super) fn check_bias_operands(&self, op: &str, x: usize, w: usize, b: usize) -> Result<()> {
+        let want = (self.n * self.x_len(), self.c_out * self.k_len(), self.c_out);
+        if (x, w, b) != want {
+            bail!(
+                "{op}: operands hold {x}, {w} and {b} values, the geometry needs {}, {} and {}",
+                want.0,
+                want.1,
+                want.2
+            );
+        }
+        Ok(())
+    }
+
+    /// The (N, C_out, H_out, W_out) output shape.
+    pub(super) fn out_dims(&self) -> (usize, usize, usize, usize) {
+        (self.n, self.c_out, self.ho, self.wo)
+    }
+
+    /// The gradients of `conv(x, w) + b` for the operands in the graph, with `h` the gradient at its
+    /// output: `∂x = Bᵢ(h, w)`, `∂w = B_w(x, h)`, `∂b = Σ h` per channel.
+    pub(super) fn bias_conv_grads(
+        self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        h: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = grad_for(x, || Conv2dOp::apply(self, Mode::InputGrad, h, w))?;
+        let dw = grad_for(w, || Conv2dOp::apply(self, Mode::WeightGrad, x, h))?;
+        let db = grad_for(b, || channel_sum(h))?;
+        Ok((dx, dw, db))
+    }
+}
+
 impl Kernel3 for Conv2dBiasOp {
     fn run<T: WithDType>(&self, x: &[T], w: &[T], b: &[T]) -> Result<Vec<T>> {
         let g = &self.0;
-        if x.len() != g.n * g.x_len() || w.len() != g.c_out * g.k_len() || b.len() != g.c_out {
-            bail!(
-                "conv2d-im2col-bias: operands hold {}, {} and {} values, the geometry needs {}, {} and {}",
-                x.len(),
-                w.len(),
-                b.len(),
-                g.n * g.x_len(),
-                g.c_out * g.k_len(),
-                g.c_out
-            );
-        }
+        g.check_bias_operands("conv2d-im2col-bias", x.len(), w.len(), b.len())?;
         Ok(g.forward(x, w, Some(b)))
     }
 }
@@ -540,9 +566,8 @@ impl CustomOp3 for Conv2dBiasOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = &self.0;
         let out = dispatch3(self, self.name(), (s1, l1), (s2, l2), (s3, l3))?;
-        Ok((out, (g.n, g.c_out, g.ho, g.wo).into()))
+        Ok((out, self.0.out_dims().into()))
     }
 
     fn bwd(
@@ -553,18 +578,14 @@ impl CustomOp3 for Conv2dBiasOp {
         _res: &Tensor,
         h: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = self.0;
-        let dx = grad_for(x, || Conv2dOp::apply(g, Mode::InputGrad, h, w))?;
-        let dw = grad_for(w, || Conv2dOp::apply(g, Mode::WeightGrad, x, h))?;
-        let db = grad_for(b, || channel_sum(h))?;
-        Ok((dx, dw, db))
+        self.0.bias_conv_grads(x, w, b, h)
     }
 }
 
 /// [`conv2d`] plus a bias (C_out,) added to every pixel of its channel, fused into the forward pass on the
 /// fast path.
 pub fn conv2d_bias(x: &Tensor, w: &Tensor, bias: &Tensor, params: Conv2dParams) -> Result<Tensor> {
-    if !uses_fast_conv2d(x, w, &params) || bias.dtype() != x.dtype() || !bias.device().is_cpu() {
+    let Some(geom) = fast_bias_geometry(x, w, bias, &params)? else {
         let y = x.conv2d(
             w,
             params.padding,
@@ -573,8 +594,23 @@ pub fn conv2d_bias(x: &Tensor, w: &Tensor, bias: &Tensor, params: Conv2dParams) 
             params.groups,
         )?;
         return y.broadcast_add(&bias.reshape((1, bias.dims1()?, 1, 1))?);
+    };
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &bias.contiguous()?, Conv2dBiasOp(geom))
+}
+
+/// The geometry of `conv(x, w) + bias` if it takes the fast path (an error if the bias does not match the
+/// kernel), `None` for candle's own convolution.
+pub(super) fn fast_bias_geometry(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    params: &Conv2dParams,
+) -> Result<Option<Geometry>> {
+    if !uses_fast_conv2d(x, w, params) || bias.dtype() != x.dtype() || !bias.device().is_cpu() {
+        return Ok(None);
     }
-    let geom = Geometry::new(x.dims4()?, w.dims4()?, &params)?;
+    let geom = Geometry::new(x.dims4()?, w.dims4()?, params)?;
     if bias.dims1()? != geom.c_out {
         bail!(
             "conv2d: bias has {} entries but the kernel has {} output channels",
@@ -582,8 +618,7 @@ pub fn conv2d_bias(x: &Tensor, w: &Tensor, bias: &Tensor, params: Conv2dParams) 
             geom.c_out
         );
     }
-    x.contiguous()?
-        .apply_op3(&w.contiguous()?, &bias.contiguous()?, Conv2dBiasOp(geom))
+    Ok(Some(geom))
 }
 
 /// Whether `conv2d(x, w, params)` takes the im2col + GEMM path (CPU, f32 or f64 for both, groups 1).
@@ -648,6 +683,15 @@ impl Conv2d {
     /// Stride, padding, dilation and groups.
     pub fn params(&self) -> Conv2dParams {
         self.params
+    }
+
+    /// `max_pool2d(relu(self.forward(x)), k)` (`k = 1`: no pool) — one op with a bias on the fast path
+    /// ([`super::conv2d_relu_max_pool2d`]), the separate ops otherwise; the same values and gradients.
+    pub fn forward_relu_max_pool(&self, x: &Tensor, k: usize) -> Result<Tensor> {
+        match &self.bias {
+            Some(b) => super::conv2d_relu_max_pool2d(x, &self.weight, b, self.params, k),
+            None => crate::layers::max_pool2d(&super::relu(&self.forward(x)?)?, k),
+        }
     }
 }
 

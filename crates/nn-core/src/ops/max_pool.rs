@@ -33,9 +33,10 @@ use candle_core::{
 /// Element count above which a pass is split over the rayon pool.
 const PARALLEL_MIN: usize = 1 << 15;
 
-/// Sizes of one pooling: input planes of h × w (n·c of them), k × k windows, ho × wo outputs.
+/// Sizes of one pooling: input planes of h × w (n·c of them), k × k windows, ho × wo outputs; with
+/// `relu`, the pooling of `max(x, 0)` (see [`relu_max_pool2d`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PoolGeometry {
+pub(super) struct PoolGeometry {
     n: usize,
     c: usize,
     h: usize,
@@ -43,10 +44,11 @@ struct PoolGeometry {
     k: usize,
     ho: usize,
     wo: usize,
+    relu: bool,
 }
 
 impl PoolGeometry {
-    fn new(dims: (usize, usize, usize, usize), k: usize) -> Result<Self> {
+    pub(super) fn new(dims: (usize, usize, usize, usize), k: usize) -> Result<Self> {
         let (n, c, h, w) = dims;
         if k == 0 {
             bail!("max_pool2d: kernel size must be at least 1");
@@ -62,7 +64,39 @@ impl PoolGeometry {
             k,
             ho: h / k,
             wo: w / k,
+            relu: false,
         })
+    }
+
+    /// The same pooling of `max(x, 0)`. ReLU is nondecreasing, so `pool(relu(x)) = relu(pool(x))`: the
+    /// window maximum `m` is floored at zero, and a window passes its gradient on only where `m ≥ 0` —
+    /// to the elements equal to `m`. That is what ReLU's mask (`x ≥ 0`, candle's convention) applied after
+    /// the pool's scatter gives for finite inputs: for `m > 0` the maxima are the same elements; for
+    /// `m = 0` every element of `relu(x)` ties but the mask keeps only those with `x = 0 = m`; for `m < 0`
+    /// the mask keeps none.
+    pub(super) fn with_relu(self) -> Self {
+        Self { relu: true, ..self }
+    }
+
+    /// The pooled output's shape.
+    pub(super) fn out_dims(&self) -> (usize, usize, usize, usize) {
+        (self.n, self.c, self.ho, self.wo)
+    }
+
+    /// A window maximum as the output holds it: floored at zero with `relu`.
+    #[inline(always)]
+    fn out_value<T: WithDType>(&self, m: T) -> T {
+        if !self.relu || m > T::zero() {
+            m
+        } else {
+            T::zero()
+        }
+    }
+
+    /// Whether a window with maximum `m` passes its gradient on (always without `relu`).
+    #[inline(always)]
+    fn passes<T: WithDType>(&self, m: T) -> bool {
+        !self.relu || m >= T::zero()
     }
 
     fn x_plane(&self) -> usize {
@@ -83,8 +117,9 @@ impl PoolGeometry {
     /// `pool`, `scatter` and `gather` with the window side known at compile time for the common 2 and 3:
     /// a window's loops unroll and its compares become selects (the branchy generic loop mispredicted on
     /// every tie test and took ≈ 17 % of a LeNet step).
-    fn pool<T: WithDType>(&self, x: &[T]) -> Vec<T> {
+    pub(super) fn pool<T: WithDType>(&self, x: &[T]) -> Vec<T> {
         match self.k {
+            1 => self.pool_k(Fixed::<1>, x),
             2 => self.pool_k(Fixed::<2>, x),
             3 => self.pool_k(Fixed::<3>, x),
             k => self.pool_k(Any(k), x),
@@ -93,6 +128,7 @@ impl PoolGeometry {
 
     fn scatter<T: WithDType>(&self, x: &[T], h: &[T]) -> Vec<T> {
         match self.k {
+            1 => self.scatter_k(Fixed::<1>, x, h),
             2 => self.scatter_k(Fixed::<2>, x, h),
             3 => self.scatter_k(Fixed::<3>, x, h),
             k => self.scatter_k(Any(k), x, h),
@@ -101,6 +137,7 @@ impl PoolGeometry {
 
     fn gather<T: WithDType>(&self, x: &[T], q: &[T]) -> Vec<T> {
         match self.k {
+            1 => self.gather_k(Fixed::<1>, x, q),
             2 => self.gather_k(Fixed::<2>, x, q),
             3 => self.gather_k(Fixed::<3>, x, q),
             k => self.gather_k(Any(k), x, q),
@@ -121,7 +158,7 @@ impl PoolGeometry {
                 let xs = &x[i * xp..(i + 1) * xp];
                 let k = side.get();
                 for (o, u) in out.iter_mut().enumerate() {
-                    u.write(window_max(xs, self.window_base(k, o), w, k));
+                    u.write(self.out_value(window_max(xs, self.window_base(k, o), w, k)));
                 }
             })
         }
@@ -139,6 +176,7 @@ impl PoolGeometry {
                 for (o, &hv) in hs.iter().enumerate() {
                     let base = self.window_base(k, o);
                     let m = window_max(xs, base, w, k);
+                    let hv = if self.passes(m) { hv } else { T::zero() };
                     for di in 0..k {
                         let row = base + di * w;
                         for (z, &xv) in zp[row..row + k].iter_mut().zip(&xs[row..row + k]) {
@@ -174,7 +212,7 @@ impl PoolGeometry {
                             acc += if xv == m { qv } else { T::zero() };
                         }
                     }
-                    u.write(acc);
+                    u.write(if self.passes(m) { acc } else { T::zero() });
                 }
             })
         }
@@ -223,7 +261,7 @@ fn window_max<T: WithDType>(x: &[T], base: usize, w: usize, k: usize) -> T {
 struct MaxPool(PoolGeometry);
 
 /// `scatter(x, h)` (`gather: false`) or `gather(x, q)` (`gather: true`).
-struct MaxPoolRoute {
+pub(super) struct MaxPoolRoute {
     geom: PoolGeometry,
     gather: bool,
 }
@@ -260,7 +298,11 @@ impl Kernel2 for MaxPoolRoute {
 
 impl CustomOp1 for MaxPool {
     fn name(&self) -> &'static str {
-        "max-pool2d-fused"
+        if self.0.relu {
+            "relu-max-pool2d-fused"
+        } else {
+            "max-pool2d-fused"
+        }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -277,7 +319,12 @@ impl CustomOp1 for MaxPool {
 }
 
 impl MaxPoolRoute {
-    fn apply(geom: PoolGeometry, gather: bool, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+    pub(super) fn apply(
+        geom: PoolGeometry,
+        gather: bool,
+        x: &Tensor,
+        t: &Tensor,
+    ) -> Result<Tensor> {
         x.contiguous()?
             .apply_op2(&t.contiguous()?, MaxPoolRoute { geom, gather })
     }
@@ -285,10 +332,11 @@ impl MaxPoolRoute {
 
 impl CustomOp2 for MaxPoolRoute {
     fn name(&self) -> &'static str {
-        if self.gather {
-            "max-pool2d-gather"
-        } else {
-            "max-pool2d-scatter"
+        match (self.gather, self.geom.relu) {
+            (true, false) => "max-pool2d-gather",
+            (false, false) => "max-pool2d-scatter",
+            (true, true) => "relu-max-pool2d-gather",
+            (false, true) => "relu-max-pool2d-scatter",
         }
     }
 
@@ -341,5 +389,20 @@ pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
         );
     }
     let geom = PoolGeometry::new(x.dims4()?, k)?;
+    x.contiguous()?.apply_op1(MaxPool(geom))
+}
+
+/// `max_pool2d(relu(x), k)` as one fused op (CPU, f32 or f64; an error elsewhere, like [`max_pool2d`]):
+/// the same values and, for finite inputs, the same gradients as the two ops in sequence, with one pass
+/// each way instead of two and no ReLU output in the graph.
+pub fn relu_max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    if !uses_fast_max_pool2d(x) {
+        bail!(
+            "ops::relu_max_pool2d: needs an f32 or f64 tensor on the CPU, got {:?} on {:?}",
+            x.dtype(),
+            x.device().location()
+        );
+    }
+    let geom = PoolGeometry::new(x.dims4()?, k)?.with_relu();
     x.contiguous()?.apply_op1(MaxPool(geom))
 }

@@ -1,5 +1,5 @@
 //! Fast CPU kernels as candle custom ops: [`conv2d`] (im2col + GEMM, all three products), the fused
-//! [`max_pool2d`] and [`relu`], per-channel reductions and [`BatchNorm`] built on them, and the in-place
+//! [`max_pool2d`] and [`relu`], a whole convolution block ([`conv2d_relu_max_pool2d`]), a dense layer ([`linear`]), per-channel reductions and [`BatchNorm`] built on them, and the in-place
 //! optimiser passes. Each op's backward is built from the module's own ops, so gradients of every order are
 //! exact, and each is checked against finite differences and against candle's own op
 //! (`tests/ops_fast.rs`). On other devices or dtypes the public entry points fall back to candle.
@@ -9,7 +9,9 @@
 mod batch_norm;
 mod channel;
 mod conv2d;
+mod conv_block;
 mod gemm;
+mod linear;
 mod max_pool;
 mod relu;
 mod resample;
@@ -17,12 +19,14 @@ pub(crate) mod update;
 
 pub use batch_norm::{BatchNorm, batch_norm};
 pub use channel::{channel_affine, channel_dot, channel_scale, channel_shift, channel_sum};
+pub use conv_block::conv2d_relu_max_pool2d;
 pub use conv2d::{
     Conv2d, Conv2dParams, ConvTranspose2d, ConvTranspose2dParams, conv_transpose2d,
     conv_transpose2d_layer, conv2d, conv2d_bias, conv2d_layer, conv2d_layer_no_bias,
     uses_fast_conv2d,
 };
-pub use max_pool::{max_pool2d, uses_fast_max_pool2d};
+pub use linear::{Linear, linear, linear_layer};
+pub use max_pool::{max_pool2d, relu_max_pool2d, uses_fast_max_pool2d};
 pub use relu::{relu, uses_fast_relu};
 pub use resample::{linear_taps, reflection_pad2d, upsample_bilinear2x, uses_fast_resample};
 
