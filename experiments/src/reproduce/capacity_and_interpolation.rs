@@ -26,7 +26,7 @@ use generalization::{FitConfig, ZhangModel};
 
 use crate::common::{ensure_dir, load_data_or_generated, progress_bar};
 use crate::report::plot::{Series, line_chart};
-use crate::reproduce::{Context, ExperimentResult, Profile, Row};
+use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row};
 use crate::runs::capacity::{
     complexity_text, default_feature_counts, theorem1_on_random_labels, width_line,
 };
@@ -34,6 +34,8 @@ use crate::runs::capacity::{
 pub const NAME: &str = "capacity-and-interpolation";
 pub const TITLE: &str =
     "double descent, Theorem 1 and kernel interpolation: fitting everything need not overfit";
+/// The claim the experiment checks, as the report states it.
+pub const CLAIM: &str = "Past the interpolation threshold more parameters make interpolating models better, not worse (double descent); a network with 2n + d weights fits any labelling; and a norm, not the parameter count, tracks generalisation.";
 
 struct Plan {
     /// Training images of the random-features sweep.
@@ -652,10 +654,22 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         data: provenance.into(),
         rows,
         figures: vec![
-            figure_rf.into(),
-            figure_kernel.into(),
-            figure_width.into(),
-            figure_margin.into(),
+            Figure::new(
+                figure_rf,
+                "Double descent of random Fourier features: test loss of the minimum-norm least-squares fit against the number of features N relative to the n training images; it peaks at the interpolation threshold N = n and falls again beyond it.",
+            ),
+            Figure::new(
+                figure_kernel,
+                "Kernel interpolation at increasing label noise: every fit has zero training error, while its RKHS norm and its test error grow with the fraction of random labels.",
+            ),
+            Figure::new(
+                figure_width,
+                "Width sweep of one-hidden-layer MLPs: train and test error against the parameter count, with and without label noise; the vertical line marks n·k parameters, about where the networks start to fit every label.",
+            ),
+            Figure::new(
+                figure_margin,
+                "Margin complexity (Bartlett, Foster & Telgarsky) of the MLP against its generalisation gap, one point per label-corruption level p.",
+            ),
         ],
         notes,
         seconds: 0.0,

@@ -22,11 +22,13 @@ use tensor_decomp::nets::{NetFormat, TensorNetConfig, tensor_net};
 
 use crate::common::{load_data_or_generated, progress_bar};
 use crate::report::plot::{Series, line_chart};
-use crate::reproduce::{Context, ExperimentResult, Profile, Row};
+use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row};
 
 pub const NAME: &str = "expressivity";
 pub const TITLE: &str =
     "TT (recurrent) vs CP (shallow): matricization ranks and network accuracy vs width";
+/// The claim the experiment checks, as the report states it.
+pub const CLAIM: &str = "A recurrent (tensor-train) network is exponentially more expressive than a shallow (CP) one: almost every TT tensor of rank r has CP rank at least q^{d/2}, q = min(n, r) (Khrulkov, Novikov & Oseledets, ICLR 2018).";
 
 /// Training budget and widths of one profile.
 struct NetPlan {
@@ -358,7 +360,7 @@ fn network_rows(runs: &[NetRun], plan: &NetPlan) -> Vec<Row> {
 /// (file, title, x label, x coordinate of a run).
 type Chart = (&'static str, &'static str, &'static str, fn(&NetRun) -> f64);
 
-fn figures(ctx: &Context, runs: &[NetRun]) -> Result<Vec<String>> {
+fn figures(ctx: &Context, runs: &[NetRun]) -> Result<Vec<Figure>> {
     let series = |x: fn(&NetRun) -> f64| -> Vec<Series> {
         ["TT", "TT-shared", "CP"]
             .iter()
@@ -396,7 +398,12 @@ fn figures(ctx: &Context, runs: &[NetRun]) -> Result<Vec<String>> {
             "test accuracy",
             &series(x),
         )?;
-        files.push(file.to_string());
+        files.push(Figure::new(
+            file,
+            format!(
+                "{title}: one point per trained network, one curve per family (TT and TT-shared recurrent networks, CP shallow network)."
+            ),
+        ));
     }
     Ok(files)
 }

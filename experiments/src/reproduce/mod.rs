@@ -1,5 +1,6 @@
 //! `mathnn reproduce`: the registry of experiments. Each writes `results/<experiment>/result.json` and its
-//! figures; `results/REPORT.md` collects a paper-vs-ours table per experiment.
+//! figures; `results/REPORT.md` collects a paper-vs-ours table per experiment, and `results/index.html` is
+//! the same report as one self-contained page with the figures inlined (`report::html`).
 //!
 //! Profiles: `smoke` (CI, minutes), `quick` (default; ≤ 30 min on 2 cores), `full` (paper scale; hours on
 //! CPU). Training runs keep checkpoints under `results/<experiment>/runs/`, so an interrupted reproduce
@@ -88,6 +89,24 @@ pub struct Row {
     pub note: String,
 }
 
+/// A figure of an experiment: a file in its directory and the caption the reports print under it (what
+/// is plotted or tiled, so that a reader needs neither the code nor the file name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    /// File name relative to the experiment directory.
+    pub file: String,
+    pub caption: String,
+}
+
+impl Figure {
+    pub fn new(file: impl Into<String>, caption: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            caption: caption.into(),
+        }
+    }
+}
+
 /// What every experiment returns (and writes as `result.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExperimentResult {
@@ -97,8 +116,8 @@ pub struct ExperimentResult {
     /// "real data", "generated data", or a mix spelled out.
     pub data: String,
     pub rows: Vec<Row>,
-    /// Figure file names relative to the experiment directory.
-    pub figures: Vec<String>,
+    /// Figures, in report order.
+    pub figures: Vec<Figure>,
     pub notes: Vec<String>,
     pub seconds: f64,
     /// Experiment-specific details.
@@ -109,6 +128,8 @@ pub struct ExperimentResult {
 pub struct Experiment {
     pub name: &'static str,
     pub title: &'static str,
+    /// The claim it checks, one paragraph (the HTML report prints it).
+    pub claim: &'static str,
     pub run: fn(&Context) -> Result<ExperimentResult>,
 }
 
@@ -118,46 +139,55 @@ pub fn registry() -> Vec<Experiment> {
         Experiment {
             name: crate::reproduce::classifier_baseline::NAME,
             title: crate::reproduce::classifier_baseline::TITLE,
+            claim: crate::reproduce::classifier_baseline::CLAIM,
             run: crate::reproduce::classifier_baseline::run,
         },
         Experiment {
             name: crate::reproduce::gan_metrics::NAME,
             title: crate::reproduce::gan_metrics::TITLE,
+            claim: crate::reproduce::gan_metrics::CLAIM,
             run: crate::reproduce::gan_metrics::run,
         },
         Experiment {
             name: crate::reproduce::gan_comparison::NAME,
             title: crate::reproduce::gan_comparison::TITLE,
+            claim: crate::reproduce::gan_comparison::CLAIM,
             run: crate::reproduce::gan_comparison::run,
         },
         Experiment {
             name: crate::reproduce::random_labels::NAME,
             title: crate::reproduce::random_labels::TITLE,
+            claim: crate::reproduce::random_labels::CLAIM,
             run: crate::reproduce::random_labels::run,
         },
         Experiment {
             name: crate::reproduce::universal_perturbations::NAME,
             title: crate::reproduce::universal_perturbations::TITLE,
+            claim: crate::reproduce::universal_perturbations::CLAIM,
             run: crate::reproduce::universal_perturbations::run,
         },
         Experiment {
             name: crate::reproduce::expressivity::NAME,
             title: crate::reproduce::expressivity::TITLE,
+            claim: crate::reproduce::expressivity::CLAIM,
             run: crate::reproduce::expressivity::run,
         },
         Experiment {
             name: crate::reproduce::classical_vs_deep::NAME,
             title: crate::reproduce::classical_vs_deep::TITLE,
+            claim: crate::reproduce::classical_vs_deep::CLAIM,
             run: crate::reproduce::classical_vs_deep::run,
         },
         Experiment {
             name: crate::reproduce::capacity_and_interpolation::NAME,
             title: crate::reproduce::capacity_and_interpolation::TITLE,
+            claim: crate::reproduce::capacity_and_interpolation::CLAIM,
             run: crate::reproduce::capacity_and_interpolation::run,
         },
         Experiment {
             name: crate::reproduce::deep_image_prior::NAME,
             title: crate::reproduce::deep_image_prior::TITLE,
+            claim: crate::reproduce::deep_image_prior::CLAIM,
             run: crate::reproduce::deep_image_prior::run,
         },
     ]
@@ -204,9 +234,18 @@ pub fn run(args: ReproduceOptions) -> Result<()> {
         eprintln!("   done in {:.1} s ({})", result.seconds, result.data);
         results.push(result);
     }
-    let report = render_report(&results, profile, started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
+    let report = render_report(&results, profile, seconds);
     nn_core::checkpoint::write_atomic(&out.join("REPORT.md"), report.as_bytes())?;
-    println!("wrote {}", out.join("REPORT.md").display());
+    let claim_of = |name: &str| registry.iter().find(|e| e.name == name).map(|e| e.claim);
+    let meta = crate::report::html::ReportMeta::now(profile, seconds);
+    let html = crate::report::html::render_html(&results, claim_of, &out, &meta);
+    nn_core::checkpoint::write_atomic(&out.join("index.html"), html.as_bytes())?;
+    println!(
+        "wrote {} and {}",
+        out.join("REPORT.md").display(),
+        out.join("index.html").display()
+    );
     Ok(())
 }
 
@@ -261,7 +300,10 @@ fn render_report(results: &[ExperimentResult], profile: Profile, seconds: f64) -
         }
         s.push('\n');
         for f in &r.figures {
-            s.push_str(&format!("![{f}]({}/{f})\n\n", r.name));
+            s.push_str(&format!(
+                "![{}]({}/{})\n\n*{}*\n\n",
+                f.file, r.name, f.file, f.caption
+            ));
         }
         for n in &r.notes {
             s.push_str(&format!("- {n}\n"));

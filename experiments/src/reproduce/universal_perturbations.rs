@@ -43,11 +43,13 @@ use serde::Serialize;
 use crate::common::{load_data_or_generated, new_model, progress_bar};
 use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, curve_chart, scatter_chart};
-use crate::reproduce::{Context, ExperimentResult, Profile, Row, run_dir};
+use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row, run_dir};
 
 pub const NAME: &str = "universal-perturbations";
 pub const TITLE: &str =
     "universal perturbations: SV-UAP from 64 images vs UAP, random noise, transfer, defences";
+/// The claim the experiment checks, as the report states it.
+pub const CLAIM: &str = "One image-agnostic perturbation of small ℓ∞ norm fools most images of a classifier and transfers between networks; built from only 64 images as the (p, q)-singular vector of a hidden layer's stacked Jacobian (SV-UAP, Khrulkov & Oseledets, CVPR 2018) it rivals the UAP loop run on thousands.";
 
 const ARCHS: [ModelKind; 3] = [
     ModelKind::Lenet,
@@ -857,7 +859,12 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "fooling rate",
             &series,
         )?;
-        figures.push(fig);
+        figures.push(Figure::new(
+            fig,
+            format!(
+                "{ds_label}: share of held-out images whose predicted class changes under the perturbation, against its ℓ∞ budget ε — for each network the best SV-UAP layer and random ±ε signs of the same norm."
+            ),
+        ));
         let scatter: Vec<Series> = trained
             .iter()
             .map(|t| Series {
@@ -882,7 +889,13 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "fooling rate",
             &scatter,
         )?;
-        figures.push(fig);
+        figures.push(Figure::new(
+            fig,
+            format!(
+                "{ds_label}: the (∞,{})-singular value of each hidden layer's stacked Jacobian against the fooling rate of its SV-UAP at ε = {} (one point per layer and network).",
+                p.layer_q, p.eps_ref
+            ),
+        ));
         let mut tiles = Vec::new();
         for t in &trained {
             for (i, s) in t.record.sv.iter().enumerate() {
@@ -922,7 +935,13 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             cols,
         };
         save_captioned_grid(&grid, ncols, &captions, &ctx.out.join(&fig))?;
-        figures.push(fig);
+        figures.push(Figure::new(
+            fig,
+            format!(
+                "{}. Rows: the network the perturbation was computed on; columns: SV-UAP of each layer, UAP, universal PGD.",
+                captions.title
+            ),
+        ));
         let examples = eval.images.narrow(0, 8, 8)?;
         let best = &trained[0];
         let best_sv = &best.record.sv[best.record.best_sv];
@@ -939,7 +958,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             cols: (9..=16).map(|k| format!("test #{k}")).collect(),
         };
         save_captioned_grid(&grid, 8, &captions, &ctx.out.join(&fig))?;
-        figures.push(fig);
+        figures.push(Figure::new(fig, format!("{}.", captions.title)));
 
         mark(&mut phases, format!("{ds_label}: figures"));
         // Defences (first data set): non-adaptive — perturbations built on the bare model.
