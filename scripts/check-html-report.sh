@@ -36,7 +36,8 @@ if ! browser=$(find_chromium); then
         exit 0
     fi
     echo "installing Debian's chromium package (headless report check)…"
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    if ! { $sudo apt-get update -qq -o Acquire::http::Timeout=20 -o Acquire::Retries=0 && \
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o Acquire::http::Timeout=20 \
             --no-install-recommends chromium >/dev/null; } 2>&1 | tail -3; then
         :
     fi
