@@ -82,12 +82,35 @@ pub fn count<const LO: usize, const HI: usize>(s: &str) -> std::result::Result<u
     }
 }
 
-/// `--schedule`: nn-core's parser and its one validation, the error naming the flag.
-pub fn schedule_arg(s: &str) -> Result<nn_core::optim::LrSchedule> {
+/// `--schedule` as a clap value parser: nn-core's parser and its one validation (clap's error names the
+/// flag and the value).
+pub fn schedule_value(s: &str) -> std::result::Result<nn_core::optim::LrSchedule, String> {
     s.parse().map_err(|e| match e {
-        nn_core::NnError::InvalidArgument { reason, .. } => anyhow::anyhow!("--schedule {reason}"),
-        other => other.into(),
+        nn_core::NnError::InvalidArgument { reason, .. } => reason,
+        other => other.to_string(),
     })
+}
+
+/// A norm flag (`--p`, `--q`) as a clap value parser: a number ≥ 1 or `inf`.
+pub fn norm_value(s: &str) -> std::result::Result<adversarial::Norm, String> {
+    s.parse()
+        .map_err(|_| "expected a norm p ≥ 1 or `inf`".to_string())
+}
+
+/// Hidden widths of an MLP, `W1,W2,…` on the command line (`--mlp-widths`); empty: no hidden layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MlpWidths(pub Vec<usize>);
+
+/// `--mlp-widths` as a clap value parser: each width a count in 1 … 65,536 (784 × 65,536 f32 weights is
+/// already 205 MB).
+pub fn mlp_widths_value(s: &str) -> std::result::Result<MlpWidths, String> {
+    if s.trim().is_empty() {
+        return Ok(MlpWidths(Vec::new()));
+    }
+    s.split(',')
+        .map(count::<1, 65_536>)
+        .collect::<std::result::Result<_, _>>()
+        .map(MlpWidths)
 }
 
 /// Memory the system can still give this process (`MemAvailable` of `/proc/meminfo`), when known.

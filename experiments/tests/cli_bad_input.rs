@@ -503,7 +503,7 @@ fn errors_name_the_argument_that_is_wrong() {
     let c = ["--checkpoint", "/nonexistent/c"];
     assert_clean_failure(
         run(&[&["uap", "sv", "--layer", "fc1", "--q", "0"][..], &c].concat()),
-        &["--q `0`"],
+        &["'0'", "--q", "norm p ≥ 1"],
     );
     for (defence, needle) in [
         ("bits:-1", "bit depth"),

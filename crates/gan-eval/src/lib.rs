@@ -10,6 +10,8 @@
 //! * [`gs`]: relative living times of witness complexes, MRLT and the Geometry Score, as the reference code.
 //! * [`features`]: a trainable domain classifier (MNIST/Fashion "domain FID") and the FID-Inception-v3
 //!   network of pytorch-fid loading converted weights.
+//! * [`scorer`]: [`scorer::SampleScorer`], every metric of an image set against a fixed reference set
+//!   with one domain classifier, as a GAN experiment scores each checkpoint.
 //! * [`toy`]: seeded planar clouds with known H1.
 //!
 //! All inputs are rows = samples, f64. Bad input (NaN/∞, one sample, mismatched dimensions, rows that are
@@ -34,6 +36,7 @@ pub mod frechet;
 pub mod gs;
 pub mod inception_score;
 pub mod kid;
+pub mod scorer;
 pub mod stats_file;
 pub mod toy;
 mod util;

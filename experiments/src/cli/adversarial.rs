@@ -40,8 +40,8 @@ use nn_core::device::DeviceChoice;
 
 use crate::common::ForceArg;
 use crate::common::choice;
-use crate::common::count;
 use crate::common::{DeviceArg, load_data, new_model, progress_bar, write_json};
+use crate::common::{count, norm_value};
 use crate::runs::classifier::{RunConfig, load_trained};
 
 /// Arguments of `mathnn attack`.
@@ -107,8 +107,8 @@ pub struct TrainAugArgs {
     #[arg(long)]
     pub cosine: bool,
     /// Augmentation: none, gauss:SIGMA or linf:MAX_EPS[:FRACTION].
-    #[arg(long, default_value = "linf:0.2:0.5")]
-    pub augment: String,
+    #[arg(long, default_value = "linf:0.2:0.5", value_parser = augmentation_value)]
+    pub augment: Augmentation,
     /// ResNet-small without batch norm (biased convolutions instead).
     #[arg(long)]
     pub no_batch_norm: bool,
@@ -135,7 +135,7 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
         bail!("--no-batch-norm applies to resnet-small only (model `{kind}` has no batch norm)");
     }
     let dataset = a.dataset;
-    let aug = Augmentation::parse(&a.augment)?;
+    let aug = a.augment;
     if a.limit_train == 0 || a.eval == 0 {
         bail!("--limit-train and --eval must be at least 1");
     }
@@ -228,11 +228,11 @@ pub struct SvArgs {
     #[arg(long)]
     pub layer: String,
     /// Norm of the perturbation: a number ≥ 1 or `inf`.
-    #[arg(long, default_value = "inf")]
-    pub p: String,
+    #[arg(long, default_value = "inf", value_parser = norm_value)]
+    pub p: Norm,
     /// Norm of the layer response: a number ≥ 1 or `inf`.
-    #[arg(long, default_value = "5")]
-    pub q: String,
+    #[arg(long, default_value = "5", value_parser = norm_value)]
+    pub q: Norm,
     /// Training images the Jacobian is stacked over.
     #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 64)]
     pub images: usize,
@@ -273,11 +273,11 @@ pub struct SvTorchvisionArgs {
     #[arg(long, default_value = "block2_pool")]
     pub layer: String,
     /// Norm of the perturbation: a number ≥ 1 or `inf`.
-    #[arg(long, default_value = "inf")]
-    pub p: String,
+    #[arg(long, default_value = "inf", value_parser = norm_value)]
+    pub p: Norm,
     /// Norm of the layer response: a number ≥ 1 or `inf` (the paper's best: 10).
-    #[arg(long, default_value = "10")]
-    pub q: String,
+    #[arg(long, default_value = "10", value_parser = norm_value)]
+    pub q: Norm,
     /// Power-method iterations.
     #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 30)]
     pub iters: usize,
@@ -336,7 +336,7 @@ fn load_photos(files: &[PathBuf]) -> Result<Tensor> {
 }
 
 fn run_sv_torchvision(a: SvTorchvisionArgs) -> Result<()> {
-    let (p, q) = (norm_arg("--p", &a.p)?, norm_arg("--q", &a.q)?);
+    let (p, q) = (a.p, a.q);
     if !(a.eps.is_finite() && a.eps >= 0.0) {
         bail!("invalid --eps {}: must be a finite number >= 0", a.eps);
     }
@@ -409,8 +409,8 @@ pub struct UapRunArgs {
     #[arg(long, default_value_t = 0.2)]
     pub xi: f64,
     /// Norm of the ball: 2 or `inf` (other p use radial rescaling).
-    #[arg(long, default_value = "inf")]
-    pub p: String,
+    #[arg(long, default_value = "inf", value_parser = norm_value)]
+    pub p: Norm,
     /// Training images X.
     #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 500)]
     pub images: usize,
@@ -475,8 +475,8 @@ pub struct DeepFoolArgs {
     #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 500)]
     pub images: usize,
     /// Norm of the minimal perturbation: 2 or `inf`.
-    #[arg(long, default_value = "2")]
-    pub p: String,
+    #[arg(long, default_value = "2", value_parser = norm_value)]
+    pub p: Norm,
     /// Overshoot η.
     #[arg(long, default_value_t = 0.02)]
     pub overshoot: f64,
@@ -687,10 +687,9 @@ fn save_perturbation(
     Ok(())
 }
 
-/// A norm flag (`--p`, `--q`): a number ≥ 1 or `inf`, the error naming the flag.
-fn norm_arg(flag: &str, s: &str) -> Result<Norm> {
-    s.parse::<Norm>()
-        .map_err(|_| anyhow::anyhow!("invalid {flag} `{s}`: expected a norm p ≥ 1 or `inf`"))
+/// `--augment` as a clap value parser (adversarial's parser and validation).
+fn augmentation_value(s: &str) -> std::result::Result<Augmentation, String> {
+    Augmentation::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_defence(s: &str) -> Result<InputTransform> {
@@ -719,6 +718,237 @@ fn parse_defence(s: &str) -> Result<InputTransform> {
     Ok(t)
 }
 
+/// List the model's layers and their shapes (`mathnn attack layers`).
+fn run_layers(c: Common) -> Result<()> {
+    let (config, varmap, _) = load_trained(&c.checkpoint, &Device::Cpu)?;
+    let net = Net::from_nn_core(&config.model, &varmap)?;
+    let layers: Vec<(String, Vec<usize>)> = net
+        .layer_names()
+        .into_iter()
+        .map(|n| {
+            let s = net.layer_shape(&n).unwrap_or_default();
+            (n, s)
+        })
+        .collect();
+    if c.json {
+        println!("{}", serde_json::to_string_pretty(&layers)?);
+    } else {
+        for (n, s) in layers {
+            println!("{n:<16} {s:?}");
+        }
+    }
+    Ok(())
+}
+
+/// SV-UAP of a hidden layer, scaled to `--eps` (`mathnn attack sv-uap`).
+fn run_sv(a: SvArgs) -> Result<()> {
+    let (p, q) = (a.p, a.q);
+    let l = load(&a.common)?;
+    if !(a.eps.is_finite() && a.eps >= 0.0) {
+        bail!("invalid --eps {}: must be a finite number >= 0", a.eps);
+    }
+    if a.images == 0 || a.images > l.train.len() {
+        bail!(
+            "--images must be in 1..={}, got {}",
+            l.train.len(),
+            a.images
+        );
+    }
+    let build = l.train.images.narrow(0, 0, a.images)?;
+    let cfg = PowerConfig {
+        p,
+        q,
+        max_iter: a.iters,
+        seed: a.seed,
+        ..PowerConfig::default()
+    };
+    let r = sv_uap(&l.net, &build, &a.layer, &cfg)?;
+    let v = r.vector.to_tensor(&Device::Cpu)?.affine(a.eps, 0.0)?;
+    let header = serde_json::json!({
+        "method": "sv-uap", "model": l.model_name, "layer": a.layer, "p": p, "q": q,
+        "images": a.images, "singular_value": r.singular_value, "iterations": r.iterations,
+        "converged": r.converged, "eps": a.eps,
+    });
+    finish(&l, &a.common, header, "sv-uap", &v, a.out.as_deref())?;
+    Ok(())
+}
+
+/// UAP from DeepFool increments (`mathnn attack uap`).
+fn run_uap(a: UapRunArgs) -> Result<()> {
+    let l = load(&a.common)?;
+    let norm: Norm = a.p;
+    let x = l.train.images.narrow(0, 0, a.images.min(l.train.len()))?;
+    let cfg = UapConfig {
+        xi: a.xi,
+        norm,
+        delta: a.delta,
+        max_passes: a.passes,
+        chunk: a.chunk,
+        seed: a.seed,
+        clip: clip_of(a.common.no_clip),
+        ..UapConfig::default()
+    };
+    let bar = progress_bar(a.common.quiet, "UAP");
+    let r = universal_perturbation(&l.net, &x, &cfg, Some(&bar))?;
+    bar.finish_and_clear();
+    let v = r.perturbation.to_tensor(&Device::Cpu)?;
+    let header = serde_json::json!({
+        "method": "uap", "model": l.model_name, "xi": a.xi, "p": norm, "images": x.dim(0)?,
+        "best_pass": r.best_pass, "fooling_on_x": r.best_fooling_rate, "history": r.history,
+    });
+    finish(&l, &a.common, header, "uap", &v, a.out.as_deref())?;
+    Ok(())
+}
+
+/// Universal PGD perturbation (`mathnn attack pgd`).
+fn run_pgd(a: PgdArgs) -> Result<()> {
+    let l = load(&a.common)?;
+    let x = l.train.images.narrow(0, 0, a.images.min(l.train.len()))?;
+    let cfg = UniversalPgdConfig {
+        eps: a.eps,
+        steps: a.steps,
+        seed: a.seed,
+        clip: clip_of(a.common.no_clip),
+        ..UniversalPgdConfig::default()
+    };
+    let bar = progress_bar(a.common.quiet, "universal PGD");
+    let r = universal_pgd(&l.net, &x, None, &cfg, Some(&bar))?;
+    bar.finish_and_clear();
+    let v = r.perturbation.to_tensor(&Device::Cpu)?;
+    let header = serde_json::json!({
+        "method": "universal-pgd", "model": l.model_name, "eps": a.eps, "steps": a.steps,
+        "images": x.dim(0)?, "loss_history": r.loss_history,
+    });
+    finish(&l, &a.common, header, "universal-pgd", &v, a.out.as_deref())?;
+    Ok(())
+}
+
+/// Fooling rate of a saved perturbation, optionally behind a defence (`mathnn attack transfer`).
+fn run_eval(a: EvalArgs) -> Result<()> {
+    let transform = a.defence.as_deref().map(parse_defence).transpose()?;
+    // The file first: a damaged perturbation is named before any model or data is loaded.
+    let (saved, v) = read_perturbation(&a.perturbation)?;
+    let l = load(&a.common)?;
+    let input = l.net.input();
+    if v.dims() != [input.channels, input.height, input.width] {
+        bail!(
+            "--perturbation {} has shape {:?}; this model takes {}×{}×{} images",
+            a.perturbation.display(),
+            v.dims(),
+            input.channels,
+            input.height,
+            input.width
+        );
+    }
+    let header = serde_json::json!({
+        "method": saved.method, "built_on": saved.model, "attacked": l.model_name,
+        "defence": a.defence.clone().unwrap_or_else(|| "none".into()),
+    });
+    let (rep, random) = match transform {
+        None => report(&l, &l.net, &v, clip_of(a.common.no_clip))?,
+        Some(transform) => {
+            let defended = Defended {
+                model: &l.net,
+                transform,
+            };
+            report(&l, &defended, &v, clip_of(a.common.no_clip))?
+        }
+    };
+    print_report(a.common.json, &header, &rep, random)?;
+    Ok(())
+}
+
+/// Black-box substitute attack with FGSM transfer (`mathnn attack substitute`).
+fn run_substitute(a: SubstituteArgs) -> Result<()> {
+    let l = load(&a.common)?;
+    let start = l.test.len();
+    if a.seed_images == 0 || start + a.seed_images > l.all_test.len() {
+        bail!(
+            "--seed-images must be in 1..={} (test images after the first --eval {start}), got {}",
+            l.all_test.len().saturating_sub(start),
+            a.seed_images
+        );
+    }
+    let idx: Vec<usize> = (start..start + a.seed_images).collect();
+    let seed_set = l.all_test.subset(&idx)?;
+    let sub = parse_substitute(&a.substitute, l.net.input())?;
+    let cfg = SubstituteConfig {
+        rounds: a.rounds,
+        lambda: a.lambda,
+        tau: (a.tau > 0).then_some(a.tau),
+        train: TrainConfig {
+            epochs: a.epochs,
+            ..SubstituteConfig::default().train
+        },
+        fgsm_eps: a.fgsm_eps,
+        seed: a.seed,
+    };
+    let r = substitute_attack(&l.net, &seed_set, &l.test, &sub, &cfg)?;
+    if a.common.json {
+        let mut v = serde_json::to_value(&r)?;
+        v["oracle"] = serde_json::json!(l.model_name);
+        v["substitute"] = serde_json::json!(a.substitute);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "oracle {} (labels only), substitute {}: {} oracle queries over {} rounds; substitute accuracy {:.2}% (agreement {:.2}%); oracle accuracy {:.2}% → {:.2}% on FGSM ε = {} examples crafted on the substitute ({:.2}% of labels changed)",
+            l.model_name,
+            a.substitute,
+            r.oracle_queries,
+            r.rounds.len(),
+            100.0 * r.substitute_accuracy,
+            100.0 * r.rounds.last().map(|x| x.agreement).unwrap_or(f64::NAN),
+            100.0 * r.oracle_clean_accuracy,
+            100.0 * r.oracle_adversarial_accuracy,
+            r.fgsm_eps,
+            100.0 * r.transfer_rate
+        );
+    }
+    Ok(())
+}
+
+/// DeepFool on correctly classified test images (`mathnn attack deepfool`).
+fn run_deepfool(a: DeepFoolArgs) -> Result<()> {
+    let l = load(&a.common)?;
+    let head = l.test.take(a.images)?;
+    let pred = predict(&l.net, &head.images, EVAL_BATCH)?;
+    let truth = head.labels_vec()?;
+    let correct: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] == truth[i]).collect();
+    if correct.is_empty() {
+        bail!(
+            "no correctly classified image among the first {} test images",
+            a.images
+        );
+    }
+    let set = head.subset(&correct)?;
+    let cfg = DeepFoolConfig {
+        norm: a.p,
+        overshoot: a.overshoot,
+        ..DeepFoolConfig::default()
+    };
+    let r = deepfool(&l.net, &set.images, &cfg)?;
+    if a.common.json {
+        let mut v = serde_json::to_value(&r.report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("images");
+            o.insert("model".into(), serde_json::json!(l.model_name));
+            o.insert("n".into(), serde_json::json!(correct.len()));
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: DeepFool (p = {}) flipped {:.2}% of {} correctly classified images; median ‖r‖₂ = {:.4}, ρ_adv = {:.4}",
+            l.model_name,
+            cfg.norm,
+            100.0 * r.report.fooled_fraction,
+            correct.len(),
+            r.report.median_l2,
+            r.report.rho_adv
+        );
+    }
+    Ok(())
+}
+
 /// `mathnn attack`.
 pub fn run(args: UapArgs) -> Result<()> {
     args.device.open()?;
@@ -729,217 +959,14 @@ pub fn run(args: UapArgs) -> Result<()> {
     }
     match args.command {
         UapCommand::Train(a) => run_train(a)?,
-        UapCommand::Layers(c) => {
-            let (config, varmap, _) = load_trained(&c.checkpoint, &Device::Cpu)?;
-            let net = Net::from_nn_core(&config.model, &varmap)?;
-            let layers: Vec<(String, Vec<usize>)> = net
-                .layer_names()
-                .into_iter()
-                .map(|n| {
-                    let s = net.layer_shape(&n).unwrap_or_default();
-                    (n, s)
-                })
-                .collect();
-            if c.json {
-                println!("{}", serde_json::to_string_pretty(&layers)?);
-            } else {
-                for (n, s) in layers {
-                    println!("{n:<16} {s:?}");
-                }
-            }
-        }
-        UapCommand::Sv(a) => {
-            let (p, q) = (norm_arg("--p", &a.p)?, norm_arg("--q", &a.q)?);
-            let l = load(&a.common)?;
-            if !(a.eps.is_finite() && a.eps >= 0.0) {
-                bail!("invalid --eps {}: must be a finite number >= 0", a.eps);
-            }
-            if a.images == 0 || a.images > l.train.len() {
-                bail!(
-                    "--images must be in 1..={}, got {}",
-                    l.train.len(),
-                    a.images
-                );
-            }
-            let build = l.train.images.narrow(0, 0, a.images)?;
-            let cfg = PowerConfig {
-                p,
-                q,
-                max_iter: a.iters,
-                seed: a.seed,
-                ..PowerConfig::default()
-            };
-            let r = sv_uap(&l.net, &build, &a.layer, &cfg)?;
-            let v = r.vector.to_tensor(&Device::Cpu)?.affine(a.eps, 0.0)?;
-            let header = serde_json::json!({
-                "method": "sv-uap", "model": l.model_name, "layer": a.layer, "p": p, "q": q,
-                "images": a.images, "singular_value": r.singular_value, "iterations": r.iterations,
-                "converged": r.converged, "eps": a.eps,
-            });
-            finish(&l, &a.common, header, "sv-uap", &v, a.out.as_deref())?;
-        }
+        UapCommand::Layers(c) => run_layers(c)?,
+        UapCommand::Sv(a) => run_sv(a)?,
         UapCommand::SvTorchvision(a) => run_sv_torchvision(a)?,
-        UapCommand::Uap(a) => {
-            let l = load(&a.common)?;
-            let norm: Norm = a.p.parse()?;
-            let x = l.train.images.narrow(0, 0, a.images.min(l.train.len()))?;
-            let cfg = UapConfig {
-                xi: a.xi,
-                norm,
-                delta: a.delta,
-                max_passes: a.passes,
-                chunk: a.chunk,
-                seed: a.seed,
-                clip: clip_of(a.common.no_clip),
-                ..UapConfig::default()
-            };
-            let bar = progress_bar(a.common.quiet, "UAP");
-            let r = universal_perturbation(&l.net, &x, &cfg, Some(&bar))?;
-            bar.finish_and_clear();
-            let v = r.perturbation.to_tensor(&Device::Cpu)?;
-            let header = serde_json::json!({
-                "method": "uap", "model": l.model_name, "xi": a.xi, "p": norm, "images": x.dim(0)?,
-                "best_pass": r.best_pass, "fooling_on_x": r.best_fooling_rate, "history": r.history,
-            });
-            finish(&l, &a.common, header, "uap", &v, a.out.as_deref())?;
-        }
-        UapCommand::Pgd(a) => {
-            let l = load(&a.common)?;
-            let x = l.train.images.narrow(0, 0, a.images.min(l.train.len()))?;
-            let cfg = UniversalPgdConfig {
-                eps: a.eps,
-                steps: a.steps,
-                seed: a.seed,
-                clip: clip_of(a.common.no_clip),
-                ..UniversalPgdConfig::default()
-            };
-            let bar = progress_bar(a.common.quiet, "universal PGD");
-            let r = universal_pgd(&l.net, &x, None, &cfg, Some(&bar))?;
-            bar.finish_and_clear();
-            let v = r.perturbation.to_tensor(&Device::Cpu)?;
-            let header = serde_json::json!({
-                "method": "universal-pgd", "model": l.model_name, "eps": a.eps, "steps": a.steps,
-                "images": x.dim(0)?, "loss_history": r.loss_history,
-            });
-            finish(&l, &a.common, header, "universal-pgd", &v, a.out.as_deref())?;
-        }
-        UapCommand::Eval(a) => {
-            let transform = a.defence.as_deref().map(parse_defence).transpose()?;
-            // The file first: a damaged perturbation is named before any model or data is loaded.
-            let (saved, v) = read_perturbation(&a.perturbation)?;
-            let l = load(&a.common)?;
-            let input = l.net.input();
-            if v.dims() != [input.channels, input.height, input.width] {
-                bail!(
-                    "--perturbation {} has shape {:?}; this model takes {}×{}×{} images",
-                    a.perturbation.display(),
-                    v.dims(),
-                    input.channels,
-                    input.height,
-                    input.width
-                );
-            }
-            let header = serde_json::json!({
-                "method": saved.method, "built_on": saved.model, "attacked": l.model_name,
-                "defence": a.defence.clone().unwrap_or_else(|| "none".into()),
-            });
-            let (rep, random) = match transform {
-                None => report(&l, &l.net, &v, clip_of(a.common.no_clip))?,
-                Some(transform) => {
-                    let defended = Defended {
-                        model: &l.net,
-                        transform,
-                    };
-                    report(&l, &defended, &v, clip_of(a.common.no_clip))?
-                }
-            };
-            print_report(a.common.json, &header, &rep, random)?;
-        }
-        UapCommand::Substitute(a) => {
-            let l = load(&a.common)?;
-            let start = l.test.len();
-            if a.seed_images == 0 || start + a.seed_images > l.all_test.len() {
-                bail!(
-                    "--seed-images must be in 1..={} (test images after the first --eval {start}), got {}",
-                    l.all_test.len().saturating_sub(start),
-                    a.seed_images
-                );
-            }
-            let idx: Vec<usize> = (start..start + a.seed_images).collect();
-            let seed_set = l.all_test.subset(&idx)?;
-            let sub = parse_substitute(&a.substitute, l.net.input())?;
-            let cfg = SubstituteConfig {
-                rounds: a.rounds,
-                lambda: a.lambda,
-                tau: (a.tau > 0).then_some(a.tau),
-                train: TrainConfig {
-                    epochs: a.epochs,
-                    ..SubstituteConfig::default().train
-                },
-                fgsm_eps: a.fgsm_eps,
-                seed: a.seed,
-            };
-            let r = substitute_attack(&l.net, &seed_set, &l.test, &sub, &cfg)?;
-            if a.common.json {
-                let mut v = serde_json::to_value(&r)?;
-                v["oracle"] = serde_json::json!(l.model_name);
-                v["substitute"] = serde_json::json!(a.substitute);
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!(
-                    "oracle {} (labels only), substitute {}: {} oracle queries over {} rounds; substitute accuracy {:.2}% (agreement {:.2}%); oracle accuracy {:.2}% → {:.2}% on FGSM ε = {} examples crafted on the substitute ({:.2}% of labels changed)",
-                    l.model_name,
-                    a.substitute,
-                    r.oracle_queries,
-                    r.rounds.len(),
-                    100.0 * r.substitute_accuracy,
-                    100.0 * r.rounds.last().map(|x| x.agreement).unwrap_or(f64::NAN),
-                    100.0 * r.oracle_clean_accuracy,
-                    100.0 * r.oracle_adversarial_accuracy,
-                    r.fgsm_eps,
-                    100.0 * r.transfer_rate
-                );
-            }
-        }
-        UapCommand::Deepfool(a) => {
-            let l = load(&a.common)?;
-            let head = l.test.take(a.images)?;
-            let pred = predict(&l.net, &head.images, EVAL_BATCH)?;
-            let truth = head.labels_vec()?;
-            let correct: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] == truth[i]).collect();
-            if correct.is_empty() {
-                bail!(
-                    "no correctly classified image among the first {} test images",
-                    a.images
-                );
-            }
-            let set = head.subset(&correct)?;
-            let cfg = DeepFoolConfig {
-                norm: a.p.parse()?,
-                overshoot: a.overshoot,
-                ..DeepFoolConfig::default()
-            };
-            let r = deepfool(&l.net, &set.images, &cfg)?;
-            if a.common.json {
-                let mut v = serde_json::to_value(&r.report)?;
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("images");
-                    o.insert("model".into(), serde_json::json!(l.model_name));
-                    o.insert("n".into(), serde_json::json!(correct.len()));
-                }
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!(
-                    "{}: DeepFool (p = {}) flipped {:.2}% of {} correctly classified images; median ‖r‖₂ = {:.4}, ρ_adv = {:.4}",
-                    l.model_name,
-                    cfg.norm,
-                    100.0 * r.report.fooled_fraction,
-                    correct.len(),
-                    r.report.median_l2,
-                    r.report.rho_adv
-                );
-            }
-        }
+        UapCommand::Uap(a) => run_uap(a)?,
+        UapCommand::Pgd(a) => run_pgd(a)?,
+        UapCommand::Eval(a) => run_eval(a)?,
+        UapCommand::Substitute(a) => run_substitute(a)?,
+        UapCommand::Deepfool(a) => run_deepfool(a)?,
     }
     Ok(())
 }

@@ -260,6 +260,270 @@ fn emit<T: Serialize>(
     Ok(())
 }
 
+/// Random-features regression over the feature counts (`mathnn capacity random-features`).
+fn run_random_features(
+    data: CapacityData,
+    features: Vec<usize>,
+    lambdas: Vec<f64>,
+    map: String,
+    bw: String,
+) -> Result<()> {
+    let d = load(&data)?;
+    let map = match map.as_str() {
+        "fourier" => FeatureMap::Fourier {
+            bandwidth: bandwidth(&bw, &d.x_train)?,
+        },
+        "relu" => FeatureMap::Relu,
+        other => bail!("--map {other}: expected fourier or relu"),
+    };
+    let counts = if features.is_empty() {
+        default_feature_counts(data.n)
+    } else {
+        features
+    };
+    let params = RandomFeaturesParams {
+        map,
+        seed: data.seed,
+        block: 512,
+    };
+    let started = Instant::now();
+    let points = random_features_sweep(
+        d.x_train.view(),
+        &d.y_train,
+        d.x_test.view(),
+        &d.y_test,
+        d.classes,
+        &counts,
+        &lambdas,
+        &params,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    if data.json {
+        return emit(&data, d.provenance, seconds, (&params, &points));
+    }
+    println!(
+        "random features ({map:?}) on {} ({}), n = {}, {} test images, {seconds:.1} s",
+        data.dataset, d.provenance, data.n, data.test
+    );
+    println!(
+        "{:>8} {:>9} {:>11} {:>11} {:>9} {:>9}",
+        "N", "λ", "train loss", "test loss", "train err", "test err"
+    );
+    for p in &points {
+        println!(
+            "{:>8} {:>9.0e} {:>11.4} {:>11.4} {:>8.2}% {:>8.2}%",
+            p.features,
+            p.lambda,
+            p.train_loss,
+            p.test_loss,
+            100.0 * p.train_error,
+            100.0 * p.test_error
+        );
+    }
+    Ok(())
+}
+
+/// Width sweep of one-hidden-layer MLPs (`mathnn capacity width-sweep`).
+fn run_width_sweep(
+    data: CapacityData,
+    widths: Vec<u32>,
+    noise: Vec<f64>,
+    training: CapacityTraining,
+    out: PathBuf,
+) -> Result<()> {
+    let (train, test) = load_sets(&data)?;
+    let classes = train.num_classes();
+    let most = (classes - 1) as f64 / classes as f64;
+    if let Some(eta) = noise.iter().find(|e| !(**e >= 0.0 && **e <= most)) {
+        bail!("--noise {eta}: expected fractions in [0, {most}] (all labels random at {most})");
+    }
+    let params = WidthSweepParams {
+        widths: if widths.is_empty() {
+            WidthSweepParams::default().widths
+        } else {
+            widths.into_iter().map(|w| w as usize).collect()
+        },
+        label_noise: noise,
+        fit: training.fit_config(data.seed)?,
+        seed: data.seed,
+        margins: true,
+    };
+    if let Some(&widest) = params.widths.iter().max() {
+        // Weights, gradients and two Adam moments of the widest network, f32.
+        let (c, h, w) = train.image_shape();
+        let parameters =
+            generalization::models::mlp_parameter_count(c * h * w, &[widest], classes) as u64;
+        crate::common::ensure_memory(&format!("--widths {widest}"), parameters.checked_mul(16))?;
+    }
+    let device = training.device.open()?;
+    let _lock = crate::common::lock_run_dir(&out, "capacity width-sweep", training.force.enabled)?;
+    let quiet = training.quiet || data.json;
+    let bar = progress_bar(quiet, "width sweep");
+    let options = WidthSweepOptions {
+        checkpoint_root: Some(out.clone()),
+        checkpoint_every: 25,
+        progress: Some(bar.clone()),
+    };
+    let started = Instant::now();
+    let points = width_sweep(
+        &train,
+        &test,
+        &params,
+        &options,
+        &mut |p| {
+            if !quiet {
+                bar.suspend(|| eprintln!("{}", width_line(p)));
+            }
+        },
+        &device,
+    )?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    write_json(&out.join("results.json"), &points)?;
+    let provenance = train.provenance.label();
+    if data.json {
+        return emit(&data, provenance, seconds, &points);
+    }
+    println!(
+        "width sweep on {} ({provenance}), n = {}, {} test images, ≤ {} epochs each, {seconds:.1} s",
+        data.dataset, data.n, data.test, params.fit.max_epochs
+    );
+    for p in &points {
+        println!("{}", width_line(p));
+    }
+    println!("wrote {}", out.join("results.json").display());
+    Ok(())
+}
+
+/// Margin complexity across label-corruption levels (`mathnn capacity margin`).
+fn run_margin(
+    data: CapacityData,
+    model: String,
+    levels: Vec<f64>,
+    quantile: f64,
+    training: CapacityTraining,
+    out: PathBuf,
+) -> Result<()> {
+    let model: generalization::ZhangModel = model.parse()?;
+    if model == generalization::ZhangModel::Lenet {
+        bail!(
+            "--model lenet: expected mlp-1x512 or mlp-3x512 (the margin complexity needs dense layers)"
+        );
+    }
+    if let Some(p) = levels.iter().find(|p| !(**p >= 0.0 && **p <= 1.0)) {
+        bail!("--levels {p}: expected probabilities in [0, 1]");
+    }
+    if !(0.0..1.0).contains(&quantile) {
+        bail!("--quantile {quantile}: expected a value in [0, 1)");
+    }
+    let (train, test) = load_sets(&data)?;
+    let params = MarginSweepParams {
+        model,
+        levels,
+        fit: training.fit_config(data.seed)?,
+        seed: data.seed,
+        margin: MarginParams {
+            quantile,
+            ..MarginParams::default()
+        },
+    };
+    let device = training.device.open()?;
+    let _lock = crate::common::lock_run_dir(&out, "capacity margin", training.force.enabled)?;
+    let quiet = training.quiet || data.json;
+    let started = Instant::now();
+    let runs = margin_sweep(
+        &train,
+        &test,
+        &params,
+        &mut |p| FitOptions {
+            checkpoint_dir: Some(out.join(format!("{}-level{p}", model.as_str()))),
+            checkpoint_every: 25,
+            progress: Some(progress_bar(quiet, &format!("p = {p}"))),
+        },
+        &device,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    write_json(&out.join("results.json"), &runs)?;
+    let provenance = train.provenance.label();
+    if data.json {
+        return emit(&data, provenance, seconds, &runs);
+    }
+    println!(
+        "margin complexity of {} on {} ({provenance}), n = {}, γ = {}th percentile margin, {seconds:.1} s",
+        model.title(),
+        data.dataset,
+        data.n,
+        100.0 * quantile
+    );
+    println!("{}", margin_header());
+    for r in &runs {
+        println!("{}", margin_line(r));
+    }
+    println!("wrote {}", out.join("results.json").display());
+    Ok(())
+}
+
+/// Zhang et al.'s Theorem 1 network on random labels (`mathnn capacity theorem1`).
+fn run_theorem1(data: CapacityData) -> Result<()> {
+    let d = load(&data)?;
+    let started = Instant::now();
+    let result = theorem1_on_random_labels(&d.x_train, &d.x_test, &d.y_test, d.classes, data.seed)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if data.json {
+        return emit(&data, d.provenance, seconds, result);
+    }
+    println!(
+        "Theorem 1 network on {} random labels of {} ({}): {} weights (2n + d), max residual {:.2e}, train accuracy {:.2}%, test accuracy {:.2}% (chance {:.0}%), cond(A) {:.3e}, {seconds:.1} s",
+        data.n,
+        data.dataset,
+        d.provenance,
+        result.weights,
+        result.max_train_residual,
+        100.0 * result.train_accuracy,
+        100.0 * result.test_accuracy,
+        100.0 / d.classes as f64,
+        result.condition_number
+    );
+    Ok(())
+}
+
+/// Minimum-norm Gaussian-kernel interpolation, true and random labels (`mathnn capacity kernel`).
+fn run_kernel(data: CapacityData, bw: String) -> Result<()> {
+    let d = load(&data)?;
+    let sigma = bandwidth(&bw, &d.x_train)?;
+    let mut rng = StdRng::seed_from_u64(data.seed);
+    let random: Vec<usize> = (0..data.n)
+        .map(|_| rng.random_range(0..d.classes))
+        .collect();
+    let started = Instant::now();
+    let fits = kernel_interpolation(
+        d.x_train.view(),
+        &[&d.y_train, &random],
+        d.x_test.view(),
+        &d.y_test,
+        d.classes,
+        &KernelParams { bandwidth: sigma },
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    if data.json {
+        return emit(&data, d.provenance, seconds, (sigma, &fits));
+    }
+    println!(
+        "Gaussian-kernel interpolation, σ = {sigma:.3}, n = {} ({}), {seconds:.1} s",
+        data.n, d.provenance
+    );
+    for (name, fit) in ["true labels", "random labels"].iter().zip(&fits) {
+        println!(
+            "{name:>14}: train error {:.2}% (max residual {:.1e}), test error {:.2}%, RKHS norm² {:.4e}",
+            100.0 * fit.train_error,
+            fit.max_train_residual,
+            100.0 * fit.test_error,
+            fit.rkhs_norm
+        );
+    }
+    Ok(())
+}
+
 /// `mathnn capacity`.
 pub fn run(args: CapacityArgs) -> Result<()> {
     match args.command {
@@ -269,138 +533,14 @@ pub fn run(args: CapacityArgs) -> Result<()> {
             lambdas,
             map,
             bandwidth: bw,
-        } => {
-            let d = load(&data)?;
-            let map = match map.as_str() {
-                "fourier" => FeatureMap::Fourier {
-                    bandwidth: bandwidth(&bw, &d.x_train)?,
-                },
-                "relu" => FeatureMap::Relu,
-                other => bail!("--map {other}: expected fourier or relu"),
-            };
-            let counts = if features.is_empty() {
-                default_feature_counts(data.n)
-            } else {
-                features
-            };
-            let params = RandomFeaturesParams {
-                map,
-                seed: data.seed,
-                block: 512,
-            };
-            let started = Instant::now();
-            let points = random_features_sweep(
-                d.x_train.view(),
-                &d.y_train,
-                d.x_test.view(),
-                &d.y_test,
-                d.classes,
-                &counts,
-                &lambdas,
-                &params,
-            )?;
-            let seconds = started.elapsed().as_secs_f64();
-            if data.json {
-                return emit(&data, d.provenance, seconds, (&params, &points));
-            }
-            println!(
-                "random features ({map:?}) on {} ({}), n = {}, {} test images, {seconds:.1} s",
-                data.dataset, d.provenance, data.n, data.test
-            );
-            println!(
-                "{:>8} {:>9} {:>11} {:>11} {:>9} {:>9}",
-                "N", "λ", "train loss", "test loss", "train err", "test err"
-            );
-            for p in &points {
-                println!(
-                    "{:>8} {:>9.0e} {:>11.4} {:>11.4} {:>8.2}% {:>8.2}%",
-                    p.features,
-                    p.lambda,
-                    p.train_loss,
-                    p.test_loss,
-                    100.0 * p.train_error,
-                    100.0 * p.test_error
-                );
-            }
-            Ok(())
-        }
+        } => run_random_features(data, features, lambdas, map, bw),
         CapacityCommand::WidthSweep {
             data,
             widths,
             noise,
             training,
             out,
-        } => {
-            let (train, test) = load_sets(&data)?;
-            let classes = train.num_classes();
-            let most = (classes - 1) as f64 / classes as f64;
-            if let Some(eta) = noise.iter().find(|e| !(**e >= 0.0 && **e <= most)) {
-                bail!(
-                    "--noise {eta}: expected fractions in [0, {most}] (all labels random at {most})"
-                );
-            }
-            let params = WidthSweepParams {
-                widths: if widths.is_empty() {
-                    WidthSweepParams::default().widths
-                } else {
-                    widths.into_iter().map(|w| w as usize).collect()
-                },
-                label_noise: noise,
-                fit: training.fit_config(data.seed)?,
-                seed: data.seed,
-                margins: true,
-            };
-            if let Some(&widest) = params.widths.iter().max() {
-                // Weights, gradients and two Adam moments of the widest network, f32.
-                let (c, h, w) = train.image_shape();
-                let parameters =
-                    generalization::models::mlp_parameter_count(c * h * w, &[widest], classes)
-                        as u64;
-                crate::common::ensure_memory(
-                    &format!("--widths {widest}"),
-                    parameters.checked_mul(16),
-                )?;
-            }
-            let device = training.device.open()?;
-            let _lock =
-                crate::common::lock_run_dir(&out, "capacity width-sweep", training.force.enabled)?;
-            let quiet = training.quiet || data.json;
-            let bar = progress_bar(quiet, "width sweep");
-            let options = WidthSweepOptions {
-                checkpoint_root: Some(out.clone()),
-                checkpoint_every: 25,
-                progress: Some(bar.clone()),
-            };
-            let started = Instant::now();
-            let points = width_sweep(
-                &train,
-                &test,
-                &params,
-                &options,
-                &mut |p| {
-                    if !quiet {
-                        bar.suspend(|| eprintln!("{}", width_line(p)));
-                    }
-                },
-                &device,
-            )?;
-            bar.finish_and_clear();
-            let seconds = started.elapsed().as_secs_f64();
-            write_json(&out.join("results.json"), &points)?;
-            let provenance = train.provenance.label();
-            if data.json {
-                return emit(&data, provenance, seconds, &points);
-            }
-            println!(
-                "width sweep on {} ({provenance}), n = {}, {} test images, ≤ {} epochs each, {seconds:.1} s",
-                data.dataset, data.n, data.test, params.fit.max_epochs
-            );
-            for p in &points {
-                println!("{}", width_line(p));
-            }
-            println!("wrote {}", out.join("results.json").display());
-            Ok(())
-        }
+        } => run_width_sweep(data, widths, noise, training, out),
         CapacityCommand::Margin {
             data,
             model,
@@ -408,126 +548,11 @@ pub fn run(args: CapacityArgs) -> Result<()> {
             quantile,
             training,
             out,
-        } => {
-            let model: generalization::ZhangModel = model.parse()?;
-            if model == generalization::ZhangModel::Lenet {
-                bail!(
-                    "--model lenet: expected mlp-1x512 or mlp-3x512 (the margin complexity needs dense layers)"
-                );
-            }
-            if let Some(p) = levels.iter().find(|p| !(**p >= 0.0 && **p <= 1.0)) {
-                bail!("--levels {p}: expected probabilities in [0, 1]");
-            }
-            if !(0.0..1.0).contains(&quantile) {
-                bail!("--quantile {quantile}: expected a value in [0, 1)");
-            }
-            let (train, test) = load_sets(&data)?;
-            let params = MarginSweepParams {
-                model,
-                levels,
-                fit: training.fit_config(data.seed)?,
-                seed: data.seed,
-                margin: MarginParams {
-                    quantile,
-                    ..MarginParams::default()
-                },
-            };
-            let device = training.device.open()?;
-            let _lock =
-                crate::common::lock_run_dir(&out, "capacity margin", training.force.enabled)?;
-            let quiet = training.quiet || data.json;
-            let started = Instant::now();
-            let runs = margin_sweep(
-                &train,
-                &test,
-                &params,
-                &mut |p| FitOptions {
-                    checkpoint_dir: Some(out.join(format!("{}-level{p}", model.as_str()))),
-                    checkpoint_every: 25,
-                    progress: Some(progress_bar(quiet, &format!("p = {p}"))),
-                },
-                &device,
-            )?;
-            let seconds = started.elapsed().as_secs_f64();
-            write_json(&out.join("results.json"), &runs)?;
-            let provenance = train.provenance.label();
-            if data.json {
-                return emit(&data, provenance, seconds, &runs);
-            }
-            println!(
-                "margin complexity of {} on {} ({provenance}), n = {}, γ = {}th percentile margin, {seconds:.1} s",
-                model.title(),
-                data.dataset,
-                data.n,
-                100.0 * quantile
-            );
-            println!("{}", margin_header());
-            for r in &runs {
-                println!("{}", margin_line(r));
-            }
-            println!("wrote {}", out.join("results.json").display());
-            Ok(())
-        }
-        CapacityCommand::Theorem1 { data } => {
-            let d = load(&data)?;
-            let started = Instant::now();
-            let result =
-                theorem1_on_random_labels(&d.x_train, &d.x_test, &d.y_test, d.classes, data.seed)?;
-            let seconds = started.elapsed().as_secs_f64();
-            if data.json {
-                return emit(&data, d.provenance, seconds, result);
-            }
-            println!(
-                "Theorem 1 network on {} random labels of {} ({}): {} weights (2n + d), max residual {:.2e}, train accuracy {:.2}%, test accuracy {:.2}% (chance {:.0}%), cond(A) {:.3e}, {seconds:.1} s",
-                data.n,
-                data.dataset,
-                d.provenance,
-                result.weights,
-                result.max_train_residual,
-                100.0 * result.train_accuracy,
-                100.0 * result.test_accuracy,
-                100.0 / d.classes as f64,
-                result.condition_number
-            );
-            Ok(())
-        }
+        } => run_margin(data, model, levels, quantile, training, out),
+        CapacityCommand::Theorem1 { data } => run_theorem1(data),
         CapacityCommand::Kernel {
             data,
             bandwidth: bw,
-        } => {
-            let d = load(&data)?;
-            let sigma = bandwidth(&bw, &d.x_train)?;
-            let mut rng = StdRng::seed_from_u64(data.seed);
-            let random: Vec<usize> = (0..data.n)
-                .map(|_| rng.random_range(0..d.classes))
-                .collect();
-            let started = Instant::now();
-            let fits = kernel_interpolation(
-                d.x_train.view(),
-                &[&d.y_train, &random],
-                d.x_test.view(),
-                &d.y_test,
-                d.classes,
-                &KernelParams { bandwidth: sigma },
-            )?;
-            let seconds = started.elapsed().as_secs_f64();
-            if data.json {
-                return emit(&data, d.provenance, seconds, (sigma, &fits));
-            }
-            println!(
-                "Gaussian-kernel interpolation, σ = {sigma:.3}, n = {} ({}), {seconds:.1} s",
-                data.n, d.provenance
-            );
-            for (name, fit) in ["true labels", "random labels"].iter().zip(&fits) {
-                println!(
-                    "{name:>14}: train error {:.2}% (max residual {:.1e}), test error {:.2}%, RKHS norm² {:.4e}",
-                    100.0 * fit.train_error,
-                    fit.max_train_residual,
-                    100.0 * fit.test_error,
-                    fit.rkhs_norm
-                );
-            }
-            Ok(())
-        }
+        } => run_kernel(data, bw),
     }
 }

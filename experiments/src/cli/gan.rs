@@ -15,7 +15,6 @@ use crate::common::ForceArg;
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar};
 use crate::common::{choice, count, ensure_memory};
 use crate::reproduce::gan_comparison::{Evaluator, fmt_scores};
-use crate::runs::gan::train_with_checkpoints;
 
 /// Arguments of `mathnn gan`.
 #[derive(Args, Debug)]
@@ -145,7 +144,7 @@ fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
     }
     let bar = progress_bar(a.quiet, &format!("{} {}", loss.as_str(), arch.as_str()));
     let out = a.out.clone();
-    train_with_checkpoints(&mut trainer, &a.out, &bar, |t| {
+    trainer.train(Some(&a.out), Some(&bar), |t| -> Result<()> {
         let path = out.join(format!("samples-it{:07}.png", t.iteration()));
         save_image_grid(&t.fixed_samples()?, 8, &path)?;
         Ok(())
@@ -159,7 +158,7 @@ fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
         data.train.name,
         data.train.provenance.label(),
         trainer.iteration(),
-        trainer.notes["train_seconds"].as_f64().unwrap_or(f64::NAN),
+        trainer.train_seconds(),
         last.map_or("-".into(), |l| format!("{:.4}", l.critic_loss)),
         last.map_or("-".into(), |l| format!("{:.4}", l.generator_loss)),
         a.out.display()

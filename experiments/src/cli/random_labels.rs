@@ -12,7 +12,7 @@ use nn_core::optim::{LrSchedule, OptimizerConfig};
 
 use crate::common::ForceArg;
 use crate::common::{DeviceArg, load_data, write_json};
-use crate::common::{OptimizerChoice, choice, count, schedule_arg};
+use crate::common::{OptimizerChoice, choice, count, schedule_value};
 use crate::reproduce::random_labels::{LEVELS, Plan, epochs, pct, pixel_conditions, run_plan};
 
 /// Arguments of `mathnn random-labels`.
@@ -54,8 +54,8 @@ pub struct RandomLabelsArgs {
     pub momentum: f64,
     /// Learning-rate schedule: constant, exp:GAMMA (Zhang et al.: exp:0.95 with SGD), step:EVERY:GAMMA or
     /// cosine.
-    #[arg(long, default_value = "constant")]
-    pub schedule: String,
+    #[arg(long, default_value = "constant", value_parser = schedule_value)]
+    pub schedule: LrSchedule,
     /// Mini-batch size.
     #[arg(value_parser = count::<1, 1_000_000>, long, default_value_t = 128)]
     pub batch_size: usize,
@@ -113,7 +113,7 @@ pub fn fit_config(args: &RandomLabelsArgs) -> Result<FitConfig> {
         OptimizerChoice::Adam => OptimizerConfig::adam(args.lr.unwrap_or(1e-3)),
         OptimizerChoice::Sgd => OptimizerConfig::sgd(args.lr.unwrap_or(0.01), args.momentum),
     };
-    let mut schedule = schedule_arg(&args.schedule)?;
+    let mut schedule = args.schedule.clone();
     if let LrSchedule::Cosine { epochs, .. } = &mut schedule {
         *epochs = args.max_epochs;
     }
@@ -229,7 +229,7 @@ mod tests {
             optimizer: OptimizerChoice::Sgd,
             lr: None,
             momentum: 0.9,
-            schedule: "exp:0.95".into(),
+            schedule: schedule_value("exp:0.95").unwrap(),
             batch_size: 128,
             test_every: 1,
             out: "x".into(),
@@ -242,8 +242,8 @@ mod tests {
         let c = fit_config(&args).unwrap();
         assert_eq!(c.optimizer, OptimizerConfig::sgd(0.01, 0.9));
         assert_eq!(c.schedule, LrSchedule::Exponential { gamma: 0.95 });
-        // Cosine decays over the epoch cap; an invalid decay is refused naming the flag.
-        args.schedule = "cosine".into();
+        // Cosine decays over the epoch cap.
+        args.schedule = schedule_value("cosine").unwrap();
         assert_eq!(
             fit_config(&args).unwrap().schedule,
             LrSchedule::Cosine {
@@ -251,13 +251,10 @@ mod tests {
                 min_lr: 0.0
             }
         );
-        args.schedule = "exp:-0.5".into();
-        let err = fit_config(&args).unwrap_err().to_string();
-        assert!(
-            err.contains("--schedule") && err.contains("decay factor"),
-            "{err}"
-        );
-        args.schedule = "constant".into();
+        // An invalid decay is refused by the flag's parser, which clap reports naming `--schedule`.
+        let err = schedule_value("exp:-0.5").unwrap_err();
+        assert!(err.contains("decay factor"), "{err}");
+        args.schedule = LrSchedule::Constant;
         args.target = 1.5;
         let err = fit_config(&args).unwrap_err().to_string();
         assert!(err.contains("target_accuracy"), "{err}");

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::common::ForceArg;
 use crate::common::{DeviceArg, load_data};
-use crate::common::{OptimizerChoice, choice, count, schedule_arg};
+use crate::common::{MlpWidths, OptimizerChoice, choice, count, mlp_widths_value, schedule_value};
 use crate::runs::classifier::{ClassifierRun, load_trained, train_on};
 
 /// `mathnn eval --split`.
@@ -71,11 +71,11 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
     /// Learning-rate schedule: constant, exp:GAMMA, step:EVERY:GAMMA or cosine.
-    #[arg(long, default_value = "constant")]
-    pub schedule: String,
-    /// Hidden widths of the MLP, comma-separated.
-    #[arg(long, default_value = "512,512")]
-    pub mlp_widths: String,
+    #[arg(long, default_value = "constant", value_parser = schedule_value)]
+    pub schedule: LrSchedule,
+    /// Hidden widths of the MLP, comma-separated (each 1 … 65,536).
+    #[arg(long, default_value = "512,512", value_parser = mlp_widths_value)]
+    pub mlp_widths: MlpWidths,
     /// Use only the first N training images.
     #[arg(value_parser = count::<1, 100_000_000>, long)]
     pub limit_train: Option<usize>,
@@ -90,18 +90,6 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// Hidden widths `W1,W2,…`, each a count in 1 … 65,536 (784 × 65,536 f32 weights is already 205 MB).
-pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
-    if s.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    s.split(',')
-        .map(|w| {
-            count::<1, 65_536>(w).map_err(|e| anyhow::anyhow!("invalid --mlp-widths `{s}`: {e}"))
-        })
-        .collect()
 }
 
 /// Builds the training configuration from the CLI arguments.
@@ -121,7 +109,7 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
             nesterov: false,
         },
     };
-    let mut schedule = schedule_arg(&args.schedule)?;
+    let mut schedule = args.schedule.clone();
     if let LrSchedule::Cosine { epochs, .. } = &mut schedule {
         *epochs = args.epochs;
     }
@@ -144,7 +132,7 @@ impl TrainArgs {
         Ok(ClassifierRun {
             dataset: self.dataset,
             model: self.model,
-            mlp_widths: parse_widths(&self.mlp_widths)?,
+            mlp_widths: self.mlp_widths.0.clone(),
             train: train_config(self)?,
             limit_train: self.limit_train,
             limit_test: self.limit_test,

@@ -352,21 +352,122 @@ fn mean_of<'a>(
     mean_std(&values).0
 }
 
+/// What the phases accumulate, in order: measured cells, report rows, notes and data provenances.
+#[derive(Default)]
+struct Tally {
+    outcomes: Vec<Outcome>,
+    rows: Vec<Row>,
+    notes: Vec<String>,
+    provenances: Vec<&'static str>,
+}
+
+/// The cat and dog photos of phase 3, kept for the rows and the gallery.
+struct Pets {
+    /// "cats vs dogs", or "pets (generated)" for the stand-in.
+    label: &'static str,
+    /// Whether these are the real photos (the paper column quotes numbers only then).
+    real: bool,
+    /// All 64×64 photos (at most `PHOTOS`).
+    all64: Dataset,
+    /// HOG parameters of the 64×64 photos.
+    hog: HogParams,
+}
+
+/// Prints a progress line unless the context is quiet.
+fn progress(ctx: &Context, what: &str) {
+    if !ctx.quiet {
+        eprintln!("[{NAME}] {what}");
+    }
+}
+
+/// The outcome of a CNN trained on `train` and tested on `test`.
+fn cnn_outcome(
+    dataset: &str,
+    train: &Dataset,
+    test: &Dataset,
+    seed: u64,
+    kind: ModelKind,
+    (accuracy, train_seconds): (f64, f64),
+) -> Outcome {
+    Outcome {
+        dataset: dataset.into(),
+        train_images: train.len(),
+        test_images: test.len(),
+        seed,
+        method: Method::Cnn(kind).label(),
+        accuracy,
+        train_seconds,
+        feature_seconds: 0.0,
+    }
+}
+
 /// Runs the experiment.
 pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let plan = plan(ctx.profile);
     let locator = DataLocator::from_env(ctx.data_dir.clone());
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    let mut provenances = Vec::new();
-    let progress = |what: &str| {
-        if !ctx.quiet {
-            eprintln!("[{NAME}] {what}");
-        }
-    };
+    let mut tally = Tally::default();
 
     // 1. scikit-learn's digits: HOG after upsampling to 32×32 (4-px cells, 2×2 blocks) as in the spec table.
+    digits_phase(ctx, &plan, &locator, &mut tally)?;
+    // 2. MNIST: accuracy against training-set size, HOG (4-px cells, 2×2 blocks: 1,296 values) vs pixels
+    //    vs LeNet.
+    curves_phase(ctx, &plan, &mut tally)?;
+    // 3. Cats vs dogs: 370 photos, seeded stratified 80/20 splits; HOG on the 64×64 colour photos (8-px
+    //    cells, 2×2 blocks, strongest channel: 1,764 values), CNNs on 32×32 (4× cheaper per step).
+    let pets = pets_phase(ctx, &plan, &mut tally)?;
+
+    // Rows: the slide's history beside ours, then each data set's comparison.
+    let history = pets_rows(&plan, &pets, &tally.outcomes);
+    tally.rows.extend(history);
+    let series = curve_rows(&plan, pets.label, &mut tally);
+    let curve = "accuracy_vs_training_size.svg";
+    line_chart(
+        &ctx.out.join(curve),
+        "MNIST: test accuracy against training-set size",
+        "log10(training images)",
+        "test accuracy",
+        &series,
+    )?;
+    let mut figures = vec![Figure::new(
+        curve,
+        "MNIST: test accuracy of HOG + linear classifiers and of LeNet against the number of training images.",
+    )];
+    if let Some(gallery) = gallery(ctx, &pets.all64, &locator, &pets.hog)? {
+        figures.extend(gallery);
+    }
+
+    // Times per image: HOG features and the classifiers.
+    let timing = timing_notes(&tally.outcomes);
+    tally.notes.extend(timing);
+    let Tally {
+        outcomes,
+        rows,
+        notes,
+        mut provenances,
+    } = tally;
+    provenances.sort();
+    provenances.dedup();
+    Ok(ExperimentResult {
+        name: NAME.into(),
+        title: TITLE.into(),
+        profile: ctx.profile,
+        data: provenances.join(" + "),
+        rows,
+        figures,
+        notes,
+        seconds: 0.0,
+        details: serde_json::json!({ "outcomes": outcomes }),
+    })
+}
+
+/// Phase 1: the four linear methods on scikit-learn's digits over the seeded 75/25 splits, and their rows
+/// beside the spec table (a note instead when the digits are missing).
+fn digits_phase(
+    ctx: &Context,
+    plan: &Plan,
+    locator: &DataLocator,
+    tally: &mut Tally,
+) -> Result<()> {
     let digits_hog = HogParams {
         pixels_per_cell: (4, 4),
         cells_per_block: (2, 2),
@@ -377,11 +478,11 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         .and_then(|p| load_sklearn_digits(&p))
     {
         Ok(digits) => {
-            provenances.push("real data");
+            tally.provenances.push("real data");
             for &seed in &plan.digits_seeds {
-                progress(&format!("digits, split seed {seed}"));
+                progress(ctx, &format!("digits, split seed {seed}"));
                 let (train_set, test_set) = digits.split(0.75, seed)?;
-                outcomes.extend(linear_outcomes(
+                tally.outcomes.extend(linear_outcomes(
                     "digits",
                     &train_set,
                     &test_set,
@@ -389,42 +490,53 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                     seed,
                 )?);
             }
-            for (method, paper) in [
-                (
-                    Method::HogLogistic,
-                    "99.33 % test, 99.05 ± 0.42 % 5-fold CV (spec table, sklearn)",
-                ),
-                (
-                    Method::PixelsLogistic,
-                    "96.89 % test, 96.94 ± 0.99 % 5-fold CV (spec table, sklearn)",
-                ),
-                (
-                    Method::HogSvm,
-                    "96.89 % test, 97.72 ± 0.74 % CV with LinearSVC C = 1 (spec table; ours C = 0.01)",
-                ),
-            ] {
-                let values = accuracies(&outcomes, "digits", &method.label(), None);
-                let setting = if method == Method::PixelsLogistic {
-                    "8×8"
-                } else {
-                    "HOG of the 32×32 upsampled image, 4-px cells, 2×2 blocks"
-                };
-                rows.push(Row {
-                    quantity: format!("digits, {} ({setting})", method.label()),
-                    paper: paper.into(),
-                    ours: percent(&values),
-                    note: format!(
-                        "mean ± std over {} stratified 75/25 splits (1,348 / 449)",
-                        values.len()
-                    ),
-                });
-            }
+            let rows = digits_rows(&tally.outcomes);
+            tally.rows.extend(rows);
         }
-        Err(e) => notes.push(format!("digits skipped: {e}")),
+        Err(e) => tally.notes.push(format!("digits skipped: {e}")),
     }
+    Ok(())
+}
 
-    // 2. MNIST: accuracy against training-set size, HOG (4-px cells, 2×2 blocks: 1,296 values) vs pixels
-    //    vs LeNet.
+/// The digits' rows: HOG + LR, pixels + LR and HOG + SVM beside the spec table's sklearn numbers.
+fn digits_rows(outcomes: &[Outcome]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (method, paper) in [
+        (
+            Method::HogLogistic,
+            "99.33 % test, 99.05 ± 0.42 % 5-fold CV (spec table, sklearn)",
+        ),
+        (
+            Method::PixelsLogistic,
+            "96.89 % test, 96.94 ± 0.99 % 5-fold CV (spec table, sklearn)",
+        ),
+        (
+            Method::HogSvm,
+            "96.89 % test, 97.72 ± 0.74 % CV with LinearSVC C = 1 (spec table; ours C = 0.01)",
+        ),
+    ] {
+        let values = accuracies(outcomes, "digits", &method.label(), None);
+        let setting = if method == Method::PixelsLogistic {
+            "8×8"
+        } else {
+            "HOG of the 32×32 upsampled image, 4-px cells, 2×2 blocks"
+        };
+        rows.push(Row {
+            quantity: format!("digits, {} ({setting})", method.label()),
+            paper: paper.into(),
+            ours: percent(&values),
+            note: format!(
+                "mean ± std over {} stratified 75/25 splits (1,348 / 449)",
+                values.len()
+            ),
+        });
+    }
+    rows
+}
+
+/// Phase 2: MNIST (and Fashion-MNIST) at each training-set size of the plan: the linear methods, LeNet,
+/// and at the largest size the deeper CNNs.
+fn curves_phase(ctx: &Context, plan: &Plan, tally: &mut Tally) -> Result<()> {
     let mnist_hog = HogParams {
         pixels_per_cell: (4, 4),
         cells_per_block: (2, 2),
@@ -436,7 +548,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     }
     for (name, sizes) in curve_datasets {
         let data = load_data_or_generated(name, ctx.data_dir.as_deref())?;
-        provenances.push(data.train.provenance.label());
+        tally.provenances.push(data.train.provenance.label());
         let label = if data.train.provenance == Provenance::Generated {
             format!("{name} (generated)")
         } else {
@@ -445,9 +557,9 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         let shuffled = data.train.shuffle(0)?;
         let test_set = data.test.take(plan.test_images)?;
         for &size in &sizes {
-            progress(&format!("{label}, {size} training images"));
+            progress(ctx, &format!("{label}, {size} training images"));
             let train_set = shuffled.take(size)?;
-            outcomes.extend(linear_outcomes(
+            tally.outcomes.extend(linear_outcomes(
                 &label,
                 &train_set,
                 &test_set,
@@ -460,24 +572,19 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             let deeper = plan.deeper_cnns.iter().copied().filter(|_| largest);
             for kind in std::iter::once(ModelKind::Lenet).chain(deeper) {
                 let dir = run_dir(ctx, &format!("{}-{kind}-{size}", name.as_str()));
-                let (accuracy, seconds) =
-                    cnn_accuracy(ctx, kind, &train_set, &test_set, epochs, 0, &dir)?;
-                outcomes.push(Outcome {
-                    dataset: label.clone(),
-                    train_images: train_set.len(),
-                    test_images: test_set.len(),
-                    seed: 0,
-                    method: Method::Cnn(kind).label(),
-                    accuracy,
-                    train_seconds: seconds,
-                    feature_seconds: 0.0,
-                });
+                let measured = cnn_accuracy(ctx, kind, &train_set, &test_set, epochs, 0, &dir)?;
+                tally.outcomes.push(cnn_outcome(
+                    &label, &train_set, &test_set, 0, kind, measured,
+                ));
             }
         }
     }
+    Ok(())
+}
 
-    // 3. Cats vs dogs: 370 photos, seeded stratified 80/20 splits; HOG on the 64×64 colour photos (8-px
-    //    cells, 2×2 blocks, strongest channel: 1,764 values), CNNs on 32×32 (4× cheaper per step).
+/// Phase 3: the cat and dog photos, rejoined and split per seed; the linear methods on 64×64 and the
+/// plan's CNNs on 32×32.
+fn pets_phase(ctx: &Context, plan: &Plan, tally: &mut Tally) -> Result<Pets> {
     let pets_hog = HogParams {
         pixels_per_cell: (8, 8),
         cells_per_block: (2, 2),
@@ -485,7 +592,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     };
     let pets64 = load_data_or_generated(DatasetName::Pets64, ctx.data_dir.as_deref())?;
     let pets32 = load_data_or_generated(DatasetName::Pets32, ctx.data_dir.as_deref())?;
-    provenances.push(pets64.train.provenance.label());
+    tally.provenances.push(pets64.train.provenance.label());
     let pets_label = if pets64.train.provenance == Provenance::Generated {
         "pets (generated)"
     } else {
@@ -503,9 +610,9 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let all64 = as_many_as_photos(concat(&pets64.train, &pets64.test, "pets64")?)?;
     let all32 = as_many_as_photos(concat(&pets32.train, &pets32.test, "pets32")?)?;
     for &seed in &plan.pets_seeds {
-        progress(&format!("{pets_label}, split seed {seed}"));
+        progress(ctx, &format!("{pets_label}, split seed {seed}"));
         let (train64, test64) = all64.split(0.8, seed)?;
-        outcomes.extend(linear_outcomes(
+        tally.outcomes.extend(linear_outcomes(
             pets_label,
             &train64,
             &test64,
@@ -515,50 +622,56 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         let (train32, test32) = all32.split(0.8, seed)?;
         for &(kind, epochs) in &plan.pets_cnns {
             let dir = run_dir(ctx, &format!("pets32-{kind}-seed{seed}"));
-            let (accuracy, seconds) =
-                cnn_accuracy(ctx, kind, &train32, &test32, epochs, seed, &dir)?;
-            outcomes.push(Outcome {
-                dataset: pets_label.into(),
-                train_images: train32.len(),
-                test_images: test32.len(),
-                seed,
-                method: Method::Cnn(kind).label(),
-                accuracy,
-                train_seconds: seconds,
-                feature_seconds: 0.0,
-            });
+            let measured = cnn_accuracy(ctx, kind, &train32, &test32, epochs, seed, &dir)?;
+            tally.outcomes.push(cnn_outcome(
+                pets_label, &train32, &test32, seed, kind, measured,
+            ));
         }
     }
+    Ok(Pets {
+        label: pets_label,
+        real: pets64.train.provenance == Provenance::Real,
+        all64,
+        hog: pets_hog,
+    })
+}
 
-    // Rows: the slide's history beside ours, then each data set's comparison.
-    let pets_values = |m: Method| accuracies(&outcomes, pets_label, &m.label(), None);
-    let real_pets = pets64.train.provenance == Provenance::Real;
+/// The slide's history beside ours: hand-made features + linear models and CNNs on the photos.
+fn pets_rows(plan: &Plan, pets: &Pets, outcomes: &[Outcome]) -> Vec<Row> {
+    let pets_label = pets.label;
+    let pets_values = |m: Method| accuracies(outcomes, pets_label, &m.label(), None);
     let paper = |text: &str| {
-        if real_pets {
+        if pets.real {
             text.to_string()
         } else {
             "— (generated data)".to_string()
         }
     };
     let n_seeds = plan.pets_seeds.len();
-    rows.push(Row {
-        quantity: format!("{pets_label}, hand-made features + linear SVM"),
-        paper: paper("82.7 % per image: SVM on colour and texture features, 13,000 Asirra images (Golle 2008)"),
-        ours: percent(&pets_values(Method::HogSvm)),
-        note: format!("HOG 64×64 + linear SVM (C 0.01), 296 training photos, {n_seeds} seeded splits"),
-    });
-    rows.push(Row {
-        quantity: format!("{pets_label}, hand-made features + logistic regression"),
-        paper: "—".into(),
-        ours: percent(&pets_values(Method::HogLogistic)),
-        note: "HOG 64×64 + logistic regression".into(),
-    });
-    rows.push(Row {
-        quantity: format!("{pets_label}, raw pixels + logistic regression"),
-        paper: "—".into(),
-        ours: percent(&pets_values(Method::PixelsLogistic)),
-        note: "64×64×3 = 12,288 pixel values".into(),
-    });
+    let mut rows = vec![
+        Row {
+            quantity: format!("{pets_label}, hand-made features + linear SVM"),
+            paper: paper(
+                "82.7 % per image: SVM on colour and texture features, 13,000 Asirra images (Golle 2008)",
+            ),
+            ours: percent(&pets_values(Method::HogSvm)),
+            note: format!(
+                "HOG 64×64 + linear SVM (C 0.01), 296 training photos, {n_seeds} seeded splits"
+            ),
+        },
+        Row {
+            quantity: format!("{pets_label}, hand-made features + logistic regression"),
+            paper: "—".into(),
+            ours: percent(&pets_values(Method::HogLogistic)),
+            note: "HOG 64×64 + logistic regression".into(),
+        },
+        Row {
+            quantity: format!("{pets_label}, raw pixels + logistic regression"),
+            paper: "—".into(),
+            ours: percent(&pets_values(Method::PixelsLogistic)),
+            note: "64×64×3 = 12,288 pixel values".into(),
+        },
+    ];
     for &(kind, epochs) in &plan.pets_cnns {
         rows.push(Row {
             quantity: format!("{pets_label}, {kind} trained from scratch"),
@@ -567,8 +680,15 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             note: format!("32×32 photos, {epochs} epochs, Adam 1e-3; no pre-training, 296 images"),
         });
     }
+    rows
+}
+
+/// Rows and crossover notes of each accuracy-vs-size data set (not the digits, not the photos); returns
+/// the MNIST curves.
+fn curve_rows(plan: &Plan, pets_label: &str, tally: &mut Tally) -> Vec<Series> {
     let mut series = Vec::new();
-    for dataset in outcomes
+    for dataset in tally
+        .outcomes
         .iter()
         .map(|o| o.dataset.clone())
         .collect::<std::collections::BTreeSet<_>>()
@@ -576,85 +696,94 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         if dataset == "digits" || dataset == pets_label {
             continue;
         }
-        let sizes: std::collections::BTreeSet<usize> = outcomes
+        let note = dataset_curve(
+            plan,
+            &dataset,
+            &tally.outcomes,
+            &mut tally.rows,
+            &mut series,
+        );
+        tally.notes.push(note);
+    }
+    series
+}
+
+/// One data set's accuracy-vs-size rows (LeNet and HOG + LR at every size, all methods at the largest),
+/// its curves when it is MNIST, and the note saying where LeNet overtakes HOG.
+fn dataset_curve(
+    plan: &Plan,
+    dataset: &str,
+    outcomes: &[Outcome],
+    rows: &mut Vec<Row>,
+    series: &mut Vec<Series>,
+) -> String {
+    let sizes: std::collections::BTreeSet<usize> = outcomes
+        .iter()
+        .filter(|o| o.dataset == dataset)
+        .map(|o| o.train_images)
+        .collect();
+    let methods = [
+        Method::HogLogistic,
+        Method::HogSvm,
+        Method::PixelsLogistic,
+        Method::Cnn(ModelKind::Lenet),
+    ]
+    .into_iter()
+    .chain(plan.deeper_cnns.iter().map(|&k| Method::Cnn(k)));
+    for method in methods {
+        let points: Vec<(f64, f64)> = sizes
             .iter()
-            .filter(|o| o.dataset == dataset)
-            .map(|o| o.train_images)
+            .filter_map(|&n| {
+                let v = accuracies(outcomes, dataset, &method.label(), Some(n));
+                (!v.is_empty()).then(|| ((n as f64).log10(), mean_std(&v).0))
+            })
             .collect();
-        let methods = [
-            Method::HogLogistic,
-            Method::HogSvm,
-            Method::PixelsLogistic,
-            Method::Cnn(ModelKind::Lenet),
-        ]
-        .into_iter()
-        .chain(plan.deeper_cnns.iter().map(|&k| Method::Cnn(k)));
-        for method in methods {
-            let points: Vec<(f64, f64)> = sizes
-                .iter()
-                .filter_map(|&n| {
-                    let v = accuracies(&outcomes, &dataset, &method.label(), Some(n));
-                    (!v.is_empty()).then(|| ((n as f64).log10(), mean_std(&v).0))
-                })
-                .collect();
-            if dataset.starts_with("mnist") {
-                series.push(Series {
-                    name: method.label(),
-                    points: points.clone(),
+        if dataset.starts_with("mnist") {
+            series.push(Series {
+                name: method.label(),
+                points: points.clone(),
+            });
+        }
+        for &(x, acc) in &points {
+            let n = 10f64.powf(x).round() as usize;
+            if method == Method::Cnn(ModelKind::Lenet)
+                || method == Method::HogLogistic
+                || n == *sizes.iter().last().unwrap_or(&0)
+            {
+                rows.push(Row {
+                    quantity: format!("{dataset}, {n} training images, {}", method.label()),
+                    paper: "—".into(),
+                    ours: format!("{:.2} %", 100.0 * acc),
+                    note: format!("test on the first {} test images", plan.test_images),
                 });
             }
-            for &(x, acc) in &points {
-                let n = 10f64.powf(x).round() as usize;
-                if method == Method::Cnn(ModelKind::Lenet)
-                    || method == Method::HogLogistic
-                    || n == *sizes.iter().last().unwrap_or(&0)
-                {
-                    rows.push(Row {
-                        quantity: format!("{dataset}, {n} training images, {}", method.label()),
-                        paper: "—".into(),
-                        ours: format!("{:.2} %", 100.0 * acc),
-                        note: format!("test on the first {} test images", plan.test_images),
-                    });
-                }
-            }
         }
-        // Where learned features overtake HOG: the smallest size at which LeNet beats HOG + LR.
-        let crossover = sizes.iter().find(|&&n| {
-            let cnn = accuracies(
-                &outcomes,
-                &dataset,
-                &Method::Cnn(ModelKind::Lenet).label(),
-                Some(n),
-            );
-            let hog = accuracies(&outcomes, &dataset, &Method::HogLogistic.label(), Some(n));
-            !cnn.is_empty() && !hog.is_empty() && mean_std(&cnn).0 > mean_std(&hog).0
-        });
-        notes.push(match crossover {
-            Some(n) => format!(
-                "{dataset}: LeNet overtakes HOG + logistic regression from {n} training images on."
-            ),
-            None => format!(
+    }
+    // Where learned features overtake HOG: the smallest size at which LeNet beats HOG + LR.
+    let crossover = sizes.iter().find(|&&n| {
+        let cnn = accuracies(
+            outcomes,
+            dataset,
+            &Method::Cnn(ModelKind::Lenet).label(),
+            Some(n),
+        );
+        let hog = accuracies(outcomes, dataset, &Method::HogLogistic.label(), Some(n));
+        !cnn.is_empty() && !hog.is_empty() && mean_std(&cnn).0 > mean_std(&hog).0
+    });
+    match crossover {
+        Some(n) => format!(
+            "{dataset}: LeNet overtakes HOG + logistic regression from {n} training images on."
+        ),
+        None => {
+            format!(
                 "{dataset}: HOG + logistic regression stays ahead of LeNet at every size tried."
-            ),
-        });
+            )
+        }
     }
-    let curve = "accuracy_vs_training_size.svg";
-    line_chart(
-        &ctx.out.join(curve),
-        "MNIST: test accuracy against training-set size",
-        "log10(training images)",
-        "test accuracy",
-        &series,
-    )?;
-    let mut figures = vec![Figure::new(
-        curve,
-        "MNIST: test accuracy of HOG + linear classifiers and of LeNet against the number of training images.",
-    )];
-    if let Some(gallery) = gallery(ctx, &all64, &locator, &pets_hog)? {
-        figures.extend(gallery);
-    }
+}
 
-    // Times per image: HOG features and the classifiers.
+/// The closing notes: HOG time per image, and how the models were fitted.
+fn timing_notes(outcomes: &[Outcome]) -> Vec<String> {
     let hog_rows: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| o.feature_seconds > 0.0)
@@ -662,24 +791,13 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let per_image_us = mean_of(hog_rows.iter().copied(), |o| {
         o.feature_seconds / (o.train_images + o.test_images) as f64 * 1e6
     });
-    notes.push(format!(
-        "HOG features took {per_image_us:.1} µs per image on average over all data sets ({} threads); fitting times per model are in result.json.",
-        nn_core::threads::worker_threads()
-    ));
-    notes.push("Linear models are fitted on standardised features (statistics of the training split): logistic regression as scikit-learn's defaults but 500 L-BFGS iterations; linear SVM one-vs-rest with C = 0.01 (Dalal & Triggs' value). CNNs: Adam 1e-3, batch 64, no augmentation, trained from scratch.".into());
-    provenances.sort();
-    provenances.dedup();
-    Ok(ExperimentResult {
-        name: NAME.into(),
-        title: TITLE.into(),
-        profile: ctx.profile,
-        data: provenances.join(" + "),
-        rows,
-        figures,
-        notes,
-        seconds: 0.0,
-        details: serde_json::json!({ "outcomes": outcomes }),
-    })
+    vec![
+        format!(
+            "HOG features took {per_image_us:.1} µs per image on average over all data sets ({} threads); fitting times per model are in result.json.",
+            nn_core::threads::worker_threads()
+        ),
+        "Linear models are fitted on standardised features (statistics of the training split): logistic regression as scikit-learn's defaults but 500 L-BFGS iterations; linear SVM one-vs-rest with C = 0.01 (Dalal & Triggs' value). CNNs: Adam 1e-3, batch 64, no augmentation, trained from scratch.".into(),
+    ]
 }
 
 /// Photos beside their HOG gradient images: eight test photos (PNG grid: photo, gradient image, …) and,

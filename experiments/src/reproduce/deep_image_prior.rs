@@ -428,43 +428,28 @@ fn db(v: Option<f64>) -> String {
     v.map_or("-".into(), |p| format!("{p:.2} dB"))
 }
 
-/// Runs the experiment.
-pub fn run(ctx: &Context) -> Result<ExperimentResult> {
-    let p = plan(ctx.profile);
-    let device = ctx.device.open()?;
-    let astronaut = denoise(ctx, &p, &device, "astronaut.png", false, p.iterations[0])?;
-    let camera = denoise(ctx, &p, &device, "camera.png", true, p.iterations[1])?;
-    let impedance = impedance(ctx, &p, &device)?;
-    let inpainting = inpaint(ctx, &p, &device)?;
-    let real = astronaut.real_photo && camera.real_photo;
-    let mut rows = Vec::new();
-    for (o, paper_peak, paper_noisy, paper_classical) in [
-        (
-            &astronaut,
-            "27.84 @ 1,900 (spec §2.6, XLA); 26.98 @ 2,200 (PyTorch)",
-            "20.77",
-            "TV 25.62, NLM 26.08, CBM3D 28.57 (spec §2.6)",
-        ),
-        (
-            &camera,
-            "28.59 @ 1,100 (spec §2.6, XLA)",
-            "20.61",
-            "TV 28.21, NLM 28.71, BM3D 30.10 (spec §2.6)",
-        ),
-    ] {
-        let s = &o.summary;
-        let stem = if o.real_photo {
-            o.image.trim_end_matches(".png").to_string()
-        } else {
-            format!("generated stand-in for {}", o.image)
-        };
-        rows.push(Row {
+/// The four rows of one denoised photo beside the spec's numbers: noisy input, peak of the averaged
+/// output, classical denoisers and where the variance rule stops.
+fn denoise_rows(
+    o: &DenoiseOutcome,
+    paper_peak: &str,
+    paper_noisy: &str,
+    paper_classical: &str,
+) -> [Row; 4] {
+    let s = &o.summary;
+    let stem = if o.real_photo {
+        o.image.trim_end_matches(".png").to_string()
+    } else {
+        format!("generated stand-in for {}", o.image)
+    };
+    [
+        Row {
             quantity: format!("{stem} {0}² σ = 25: PSNR of the noisy input", o.side),
             paper: format!("{paper_noisy} dB"),
             ours: format!("{:.2} dB", o.noisy_psnr),
             note: "clipped to [0, 1]".into(),
-        });
-        rows.push(Row {
+        },
+        Row {
             quantity: format!(
                 "{stem}: peak PSNR of the averaged output ({} channels)",
                 o.channels
@@ -478,8 +463,8 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                 s.peak_psnr_output
                     .map_or("-".into(), |(i, v)| format!("{v:.2} dB @ {}", i + 1))
             ),
-        });
-        rows.push(Row {
+        },
+        Row {
             quantity: format!("{stem}: classical denoisers, best parameter in hindsight"),
             paper: paper_classical.into(),
             ours: format!(
@@ -494,8 +479,8 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                 o.nlm_best.0
             ),
             note: "computed as scikit-image 0.26 does (tests compare values)".into(),
-        });
-        rows.push(Row {
+        },
+        Row {
             quantity: format!("{stem}: PSNR where the variance rule stops (no clean image used)"),
             paper: "— (open question in the paper)".into(),
             ours: match s.stopped_at {
@@ -507,23 +492,30 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                 db(s.final_psnr_ema),
                 s.iterations_done
             ),
-        });
-    }
+        },
+    ]
+}
+
+/// The noise-impedance row (natural image vs white noise), when both runs are there.
+fn impedance_row(impedance: &[ImpedanceRun]) -> Option<Row> {
     let find = |c: &str| impedance.iter().find(|r| r.condition.starts_with(c));
     let it = |v: Option<usize>| v.map_or("> cap".to_string(), |i| i.to_string());
-    if let (Some(nat), Some(white)) = (find("natural"), find("white")) {
-        rows.push(Row {
-            quantity: "noise impedance: iterations to 25 dB, natural image vs white noise".into(),
-            paper: "150 vs 700 (spec §2.6, 64²)".into(),
-            ours: format!("{} vs {}", it(nat.to_25db), it(white.to_25db)),
-            note: format!(
-                "image + noise {}, permuted pixels {}",
-                it(find("image").and_then(|r| r.to_25db)),
-                it(find("permuted").and_then(|r| r.to_25db))
-            ),
-        });
-    }
-    rows.push(Row {
+    let (nat, white) = (find("natural")?, find("white")?);
+    Some(Row {
+        quantity: "noise impedance: iterations to 25 dB, natural image vs white noise".into(),
+        paper: "150 vs 700 (spec §2.6, 64²)".into(),
+        ours: format!("{} vs {}", it(nat.to_25db), it(white.to_25db)),
+        note: format!(
+            "image + noise {}, permuted pixels {}",
+            it(find("image").and_then(|r| r.to_25db)),
+            it(find("permuted").and_then(|r| r.to_25db))
+        ),
+    })
+}
+
+/// The inpainting row.
+fn inpainting_row(inpainting: &InpaintOutcome) -> Row {
+    Row {
         quantity: format!(
             "inpainting camera {0}², 50 % of pixels missing: PSNR",
             inpainting.side
@@ -531,8 +523,12 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         paper: "29.80 dB (paper, C.man 512²)".into(),
         ours: db(inpainting.summary.final_psnr_ema),
         note: format!("masked input {:.2} dB", inpainting.psnr_masked_input),
-    });
-    let notes = vec![
+    }
+}
+
+/// The notes: timing of the astronaut fit, how to read the figures, what is left out.
+fn notes(p: &Plan, astronaut: &DenoiseOutcome) -> Vec<String> {
+    vec![
         format!(
             "{:.3} s per iteration at {}², {} channels (RAYON_NUM_THREADS={}).",
             astronaut.seconds_per_iteration,
@@ -542,7 +538,11 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         ),
         "Each denoising figure shows the rise-then-fall: the single output's PSNR against the clean image peaks, then falls while its PSNR against the noisy input keeps rising (the network starts fitting the noise); the averaged output stays higher and falls later.".into(),
         "×4 super-resolution is in the library and the CLI (`mathnn dip sr`), not in this experiment: no bicubic baseline or Set5/Set14 images here.".into(),
-    ];
+    ]
+}
+
+/// The figures the phases wrote, with their captions.
+fn figures() -> Vec<Figure> {
     let psnr = |image: &str| {
         format!(
             "Denoising the {image} photo: PSNR of the network's output against the clean image and against the noisy input, and of the running average of outputs, per iteration."
@@ -553,7 +553,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "Denoising the {image} photo: clean, noisy, the network's output at its best iteration and at the end, and the baselines, each titled with its PSNR."
         )
     };
-    let figures = vec![
+    vec![
         Figure::new("psnr_astronaut.svg", psnr("astronaut")),
         Figure::new("psnr_camera.svg", psnr("cameraman")),
         Figure::new("denoise_astronaut.png", grid("astronaut")),
@@ -566,7 +566,34 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "inpaint_camera.png",
             "Inpainting: the cameraman photo, its masked version and the network's restoration.",
         ),
-    ];
+    ]
+}
+
+/// Runs the experiment.
+pub fn run(ctx: &Context) -> Result<ExperimentResult> {
+    let p = plan(ctx.profile);
+    let device = ctx.device.open()?;
+    let astronaut = denoise(ctx, &p, &device, "astronaut.png", false, p.iterations[0])?;
+    let camera = denoise(ctx, &p, &device, "camera.png", true, p.iterations[1])?;
+    let impedance = impedance(ctx, &p, &device)?;
+    let inpainting = inpaint(ctx, &p, &device)?;
+    let real = astronaut.real_photo && camera.real_photo;
+    let mut rows = Vec::new();
+    rows.extend(denoise_rows(
+        &astronaut,
+        "27.84 @ 1,900 (spec §2.6, XLA); 26.98 @ 2,200 (PyTorch)",
+        "20.77",
+        "TV 25.62, NLM 26.08, CBM3D 28.57 (spec §2.6)",
+    ));
+    rows.extend(denoise_rows(
+        &camera,
+        "28.59 @ 1,100 (spec §2.6, XLA)",
+        "20.61",
+        "TV 28.21, NLM 28.71, BM3D 30.10 (spec §2.6)",
+    ));
+    rows.extend(impedance_row(&impedance));
+    rows.push(inpainting_row(&inpainting));
+    let notes = notes(&p, &astronaut);
     let details = serde_json::json!({
         "denoise": [astronaut, camera],
         "impedance": impedance,
@@ -582,7 +609,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "generated data".into()
         },
         rows,
-        figures,
+        figures: figures(),
         notes,
         seconds: 0.0,
         details,

@@ -17,20 +17,17 @@ use anyhow::{Context as _, Result};
 use candle_core::{Device, Tensor};
 use gan_eval::features::DomainClassifier;
 use gan_eval::gs::GsConfig;
-use gan_eval::{FrechetStats, fid, geometry_score, inception_score, kid};
-use nn_core::data::{Dataset, DatasetName, Provenance};
+use gan_eval::scorer::{SampleScorer, ScorerParams, uniform_noise_images};
+use nn_core::data::{Dataset, DatasetName, Provenance, TrainTest};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer};
 use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::train::{TrainConfig, TrainOptions};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::common::{load_data_or_generated, progress_bar};
 use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, line_chart};
-use crate::reproduce::gan_metrics::{mrlt, noise_images, pixels};
 use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row, run_dir};
-use crate::runs::gan::train_with_checkpoints;
 
 pub const NAME: &str = "gan-comparison";
 pub const TITLE: &str =
@@ -99,35 +96,13 @@ pub fn classifier_config() -> ModelConfig {
     }
 }
 
-/// Every score of one image set against MNIST test.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Scores {
-    pub name: String,
-    /// Generator iteration (GAN checkpoints only).
-    pub iteration: Option<usize>,
-    /// FID on the classifier's penultimate features.
-    pub fid: f64,
-    /// FID on the classifier's 10 logits.
-    pub fid_logits: f64,
-    pub kid: f64,
-    pub kid_std: f64,
-    pub is_mean: f64,
-    pub is_std: f64,
-    /// Geometry Score on pixels (×1, not ×10³); NaN where undefined (all points equal).
-    pub gs: f64,
-    pub n: usize,
-}
+/// Every score of one image set against MNIST test (gan-eval's [`SampleScorer`]).
+pub use gan_eval::scorer::Scores;
 
-/// Scores image sets against a fixed reference set with one domain classifier.
+/// Scores image sets against MNIST test with one domain classifier: gan-eval's [`SampleScorer`] with
+/// the classifier trained (or loaded) here and progress bars.
 pub struct Evaluator {
-    clf: DomainClassifier,
-    ref_features: ndarray::Array2<f64>,
-    ref_stats: FrechetStats,
-    ref_logit_stats: FrechetStats,
-    ref_mrlt: Vec<f64>,
-    kid_subsets: usize,
-    gs: GsConfig,
-    gs_points: usize,
+    scorer: SampleScorer,
     /// No progress bars.
     quiet: bool,
     /// Test accuracy of the classifier.
@@ -170,69 +145,46 @@ impl Evaluator {
             .last()
             .and_then(|e| e.test_accuracy)
             .unwrap_or(f64::NAN);
-        let out = clf.extract(reference, 500)?;
-        let gs = GsConfig {
-            landmarks: 64,
-            gamma: Some(1.0 / 128.0),
-            i_max: 100,
-            n_draws: gs_draws,
-            seed: 0,
-        };
-        let ref_mrlt = mrlt(quiet, "MNIST test", &pixels(reference, gs_points)?, &gs)?.mrlt;
-        let is = inception_score(out.probs.view(), 10)?;
-        Ok(Self {
-            ref_stats: FrechetStats::from_features(out.features.view())?,
-            ref_logit_stats: FrechetStats::from_features(out.logits.view())?,
-            ref_features: out.features,
-            clf,
-            ref_mrlt,
+        let defaults = ScorerParams::default();
+        let params = ScorerParams {
             kid_subsets,
-            gs,
             gs_points,
+            gs: GsConfig {
+                n_draws: gs_draws,
+                ..defaults.gs
+            },
+            ..defaults
+        };
+        let bar = gs_bar(quiet, "MNIST test", gs_draws);
+        let scorer = SampleScorer::new(clf, reference, params, &|| bar.inc(1))
+            .context("MRLT of MNIST test")?;
+        bar.finish_and_clear();
+        Ok(Self {
+            ref_is: scorer.reference_is(),
+            scorer,
             quiet,
             accuracy,
-            ref_is: (is.mean, is.std),
         })
     }
 
     /// Scores `images` (`[N, 1, 28, 28]` in `[0, 1]`).
     pub fn score(&self, name: &str, iteration: Option<usize>, images: &Tensor) -> Result<Scores> {
-        let out = self.clf.extract(images, 500)?;
-        let k = kid(
-            out.features.view(),
-            self.ref_features.view(),
-            self.kid_subsets,
-            1000,
-            0,
-        )?;
-        let is = inception_score(out.probs.view(), 10)?;
+        let bar = gs_bar(self.quiet, name, self.scorer.params().gs.n_draws);
+        let s = self.scorer.score(name, iteration, images, &|| bar.inc(1))?;
+        bar.finish_and_clear();
         // A set of identical points has no witness-complex scale (α_max = 0): GS is undefined there.
-        let gs = match mrlt(self.quiet, name, &pixels(images, self.gs_points)?, &self.gs) {
-            Ok(m) => geometry_score(&m.mrlt, &self.ref_mrlt)?,
-            Err(e) => {
-                eprintln!("warning: Geometry Score of `{name}` undefined: {e:#}");
-                f64::NAN
-            }
-        };
-        Ok(Scores {
-            name: name.to_string(),
-            iteration,
-            fid: fid(
-                &FrechetStats::from_features(out.features.view())?,
-                &self.ref_stats,
-            )?,
-            fid_logits: fid(
-                &FrechetStats::from_features(out.logits.view())?,
-                &self.ref_logit_stats,
-            )?,
-            kid: k.kid,
-            kid_std: k.std,
-            is_mean: is.mean,
-            is_std: is.std,
-            gs,
-            n: images.dims()[0],
-        })
+        if let Some(why) = &s.gs_undefined {
+            eprintln!("warning: Geometry Score of `{name}` undefined: MRLT of {name}: {why}");
+        }
+        Ok(s)
     }
+}
+
+/// A progress bar over the Geometry Score draws of the set `label`.
+fn gs_bar(quiet: bool, label: &str, draws: usize) -> indicatif::ProgressBar {
+    let bar = progress_bar(quiet, &format!("gs {label}"));
+    bar.set_length(draws as u64);
+    bar
 }
 
 /// `n` copies of image `i` of `images`.
@@ -268,23 +220,98 @@ pub fn fmt_scores(s: &Scores) -> String {
     )
 }
 
-/// The evaluations stored in a trainer's notes (none yet in a fresh run). An unreadable history is an
-/// error: silently starting it over would report a run's curves from its resumption on only.
+/// The evaluations stored with a trainer's checkpoints (none yet in a fresh run); an unreadable history
+/// is an error naming `notes.evals`.
 fn evals(trainer: &GanTrainer) -> Result<Vec<Scores>> {
-    match trainer.notes.get("evals") {
-        None => Ok(Vec::new()),
-        Some(v) => serde_json::from_value(v.clone()).context(
-            "the checkpoint's evaluation history (`notes.evals` in state.json) is unreadable",
-        ),
-    }
+    Ok(trainer.note(EVALS_NOTE)?.unwrap_or_default())
+}
+
+/// The key of the evaluation history in a GAN run's checkpoint notes.
+const EVALS_NOTE: &str = "evals";
+
+/// One GAN objective's run: its evaluation history, training wall time and iterations trained.
+struct GanRun {
+    loss: GanLoss,
+    evals: Vec<Scores>,
+    seconds: f64,
+    iterations: usize,
+}
+
+/// The data every phase shares: MNIST (or its generated stand-in), the evaluator and the set sizes.
+struct Setup {
+    mnist: TrainTest,
+    /// Images per scored set.
+    n: usize,
+    /// Training images of the domain classifier.
+    clf_n: usize,
+    held_out: Dataset,
+    eval: Evaluator,
+    /// Training the domain classifier and the reference statistics.
+    clf_seconds: f64,
 }
 
 /// Runs the experiment.
 pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let device = ctx.device.open()?;
     let p = plan(ctx.profile);
+    let setup = setup(ctx, &p)?;
+    let fixed_sets = score_fixed_sets(&setup)?;
+    // Written before the long GAN runs, so that a calibration problem shows early.
+    crate::common::write_json(
+        &ctx.out.join("calibration.json"),
+        &json!({"classifier_accuracy": setup.eval.accuracy, "fixed_sets": &fixed_sets}),
+    )?;
+
+    // The three GANs.
+    std::fs::create_dir_all(ctx.out.join("samples"))?;
+    let losses = [GanLoss::WganGp, GanLoss::Gan, GanLoss::Wgan];
+    let mut runs = Vec::new();
+    for (loss, &iters) in losses.iter().zip(&p.iterations) {
+        runs.push(train_and_score(ctx, &p, &setup, *loss, iters, &device)?);
+    }
+
+    let figures = figures(ctx, &p, &runs, &fixed_sets[0])?;
+    let (rows, details_runs) = table(&p, &setup, &fixed_sets, &runs);
+    let best_fid = runs
+        .iter()
+        .flat_map(|r| r.evals.iter().filter(|s| s.iteration.is_some()))
+        .map(|s| s.fid)
+        .fold(f64::INFINITY, f64::min);
+    let mut notes = vec![
+        format!(
+            "Acceptance 2 (quick profile): best model FID {best_fid:.2} (≤ 15?), floor {:.2} (≤ 3?), noise {:.1} (≥ 300?) — same classifier, penultimate features.",
+            fixed_sets[0].fid, fixed_sets[1].fid
+        ),
+        "Iteration counts define the profiles; wall times depend on the machine's load (RAYON_NUM_THREADS=1 recommended on a shared 2-core machine).".into(),
+        "Every checkpoint's metrics are stored in its run's state.json (`notes.evals`); a rerun resumes training and skips finished runs.".into(),
+    ];
+    if setup.mnist.train.provenance == Provenance::Generated {
+        notes.push("GENERATED data: the GANs learn the generated digit-like set; numbers are not comparable with MNIST anchors.".into());
+    }
+    Ok(ExperimentResult {
+        name: NAME.into(),
+        title: TITLE.into(),
+        profile: ctx.profile,
+        data: format!("MNIST: {}", setup.mnist.train.provenance.label()),
+        rows,
+        figures,
+        notes,
+        seconds: 0.0,
+        details: json!({
+            "arch": p.arch.as_str(),
+            "n_eval": setup.n,
+            "classifier_accuracy": setup.eval.accuracy,
+            "reference_is": setup.eval.ref_is,
+            "fixed_sets": fixed_sets,
+            "runs": details_runs,
+        }),
+    })
+}
+
+/// Loads MNIST, splits off the held-out floor set and the classifier's training images, and builds the
+/// evaluator (training its domain classifier or loading it from its run directory).
+fn setup(ctx: &Context, p: &Plan) -> Result<Setup> {
     let mnist = load_data_or_generated(DatasetName::Mnist, ctx.data_dir.as_deref())?;
-    let generated = mnist.train.provenance == Provenance::Generated;
     let n = p.n_eval.min(mnist.test.len());
     let n_floor = n.min(mnist.train.len() / 6);
     let clf_n = p.clf_train.min(mnist.train.len() - n_floor);
@@ -305,12 +332,26 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         p.gs_points,
         p.gs_draws,
     )?;
-    let clf_seconds = t0.elapsed().as_secs_f64();
+    Ok(Setup {
+        mnist,
+        n,
+        clf_n,
+        held_out,
+        eval,
+        clf_seconds: t0.elapsed().as_secs_f64(),
+    })
+}
 
-    // Floor, ceiling and broken generators.
+/// The floor (held-out MNIST), the ceiling (uniform noise) and the two broken generators.
+fn score_fixed_sets(s: &Setup) -> Result<Vec<Scores>> {
+    let (eval, held_out, n) = (&s.eval, &s.held_out, s.n);
     let mut fixed_sets = vec![
         eval.score("MNIST train, held out (floor)", None, &held_out.images)?,
-        eval.score("uniform noise (ceiling)", None, &noise_images(n, 11)?)?,
+        eval.score(
+            "uniform noise (ceiling)",
+            None,
+            &uniform_noise_images(n, 11)?,
+        )?,
         eval.score(
             "broken: one fixed digit (total collapse)",
             None,
@@ -320,70 +361,74 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     fixed_sets.push(eval.score(
         "broken: 10 memorised digits, one per class",
         None,
-        &memorised_digits(&held_out, n)?,
+        &memorised_digits(held_out, n)?,
     )?);
+    Ok(fixed_sets)
+}
 
-    // Written before the long GAN runs, so that a calibration problem shows early.
-    crate::common::write_json(
-        &ctx.out.join("calibration.json"),
-        &json!({"classifier_accuracy": eval.accuracy, "fixed_sets": &fixed_sets}),
-    )?;
+/// Trains (or resumes) one GAN objective for `iters` iterations, scoring and saving a sample grid at
+/// every checkpoint; the scores are kept in the trainer's notes, so a resumed run keeps its history.
+fn train_and_score(
+    ctx: &Context,
+    p: &Plan,
+    setup: &Setup,
+    loss: GanLoss,
+    iters: usize,
+    device: &Device,
+) -> Result<GanRun> {
+    let (eval, n) = (&setup.eval, setup.n);
+    let config = GanConfig {
+        iterations: iters,
+        checkpoint_every: p.checkpoint_every,
+        ..GanConfig::new(loss, p.arch)
+    };
+    let dir = run_dir(ctx, &format!("{}-{}", loss.as_str(), p.arch.as_str()));
+    let mut trainer = GanTrainer::resume_or_new(config, &setup.mnist.train.images, device, &dir)
+        .with_context(|| format!("{} run in {}", loss.as_str(), dir.display()))?;
+    let bar = progress_bar(ctx.quiet, loss.as_str());
+    let samples_dir = ctx.out.join("samples");
+    trainer.train(Some(&dir), Some(&bar), |t| -> Result<()> {
+        let it = t.iteration();
+        // The evaluator's classifier is small and stays on the CPU.
+        let images = t.generate(n, 12345)?.to_device(&Device::Cpu)?;
+        let s = eval.score(loss.as_str(), Some(it), &images)?;
+        let title = format!(
+            "{}, {} pair, iteration {it}: FID {:.1}, IS {:.2} (fixed noise)",
+            loss.as_str(),
+            p.arch.as_str(),
+            s.fid,
+            s.is_mean
+        );
+        let mut all = evals(t)?;
+        all.retain(|e| e.iteration != Some(it));
+        all.push(s);
+        t.set_note(EVALS_NOTE, &all)?;
+        let samples = t.fixed_samples()?;
+        // Tile (row r, column c) is the sample of fixed noise vector z_{8r + c}.
+        let cols: Vec<String> = (0..8).map(|k| format!("+{k}")).collect();
+        let rows: Vec<String> = (0..samples.dim(0)?.div_ceil(8))
+            .map(|r| format!("z{}", 8 * r))
+            .collect();
+        save_captioned_grid(
+            &samples,
+            8,
+            &Captions { title, rows, cols },
+            &samples_dir.join(format!("{}-it{it:05}.png", loss.as_str())),
+        )?;
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let seconds = trainer.train_seconds();
+    Ok(GanRun {
+        loss,
+        evals: evals(&trainer)?,
+        seconds,
+        iterations: trainer.iteration(),
+    })
+}
 
-    // The three GANs.
-    std::fs::create_dir_all(ctx.out.join("samples"))?;
-    let losses = [GanLoss::WganGp, GanLoss::Gan, GanLoss::Wgan];
-    let mut runs = Vec::new();
-    for (loss, &iters) in losses.iter().zip(&p.iterations) {
-        let config = GanConfig {
-            iterations: iters,
-            checkpoint_every: p.checkpoint_every,
-            ..GanConfig::new(*loss, p.arch)
-        };
-        let dir = run_dir(ctx, &format!("{}-{}", loss.as_str(), p.arch.as_str()));
-        let mut trainer = GanTrainer::resume_or_new(config, &mnist.train.images, &device, &dir)
-            .with_context(|| format!("{} run in {}", loss.as_str(), dir.display()))?;
-        let bar = progress_bar(ctx.quiet, loss.as_str());
-        let samples_dir = ctx.out.join("samples");
-        train_with_checkpoints(&mut trainer, &dir, &bar, |t| {
-            let it = t.iteration();
-            // The evaluator's classifier is small and stays on the CPU.
-            let images = t.generate(n, 12345)?.to_device(&Device::Cpu)?;
-            let s = eval.score(loss.as_str(), Some(it), &images)?;
-            let title = format!(
-                "{}, {} pair, iteration {it}: FID {:.1}, IS {:.2} (fixed noise)",
-                loss.as_str(),
-                p.arch.as_str(),
-                s.fid,
-                s.is_mean
-            );
-            let mut all = evals(t)?;
-            all.retain(|e| e.iteration != Some(it));
-            all.push(s);
-            t.notes["evals"] = serde_json::to_value(&all)?;
-            let samples = t.fixed_samples()?;
-            // Tile (row r, column c) is the sample of fixed noise vector z_{8r + c}.
-            let cols: Vec<String> = (0..8).map(|k| format!("+{k}")).collect();
-            let rows: Vec<String> = (0..samples.dim(0)?.div_ceil(8))
-                .map(|r| format!("z{}", 8 * r))
-                .collect();
-            save_captioned_grid(
-                &samples,
-                8,
-                &Captions { title, rows, cols },
-                &samples_dir.join(format!("{}-it{it:05}.png", loss.as_str())),
-            )?;
-            Ok(())
-        })?;
-        bar.finish_and_clear();
-        let seconds = trainer
-            .notes
-            .get("train_seconds")
-            .and_then(|v| v.as_f64())
-            .unwrap_or(f64::NAN);
-        runs.push((*loss, evals(&trainer)?, seconds, trainer.iteration()));
-    }
-
-    // Figures: metric-vs-iteration curves and the final sample grids.
+/// Metric-vs-iteration curves (with the real-data floor as a flat line) and the final sample grids.
+fn figures(ctx: &Context, p: &Plan, runs: &[GanRun], floor: &Scores) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
     type Pick = fn(&Scores) -> f64;
     let curves: [(&str, &str, Pick); 5] = [
@@ -396,9 +441,10 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     for (file, label, pick) in curves {
         let mut series: Vec<Series> = runs
             .iter()
-            .map(|(loss, ev, _, _)| Series {
-                name: loss.as_str().to_string(),
-                points: ev
+            .map(|r| Series {
+                name: r.loss.as_str().to_string(),
+                points: r
+                    .evals
                     .iter()
                     .filter_map(|s| s.iteration.map(|i| (i as f64, pick(s))))
                     .collect(),
@@ -407,7 +453,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         let max_it = p.iterations.iter().copied().max().unwrap_or(1) as f64;
         series.push(Series {
             name: "real data (floor)".into(),
-            points: vec![(0.0, pick(&fixed_sets[0])), (max_it, pick(&fixed_sets[0]))],
+            points: vec![(0.0, pick(floor)), (max_it, pick(floor))],
         });
         let name = format!("{file}_vs_iteration.svg");
         line_chart(
@@ -425,19 +471,29 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             ),
         ));
     }
-    for (loss, ev, _, _) in &runs {
-        if let Some(last) = ev.iter().filter_map(|s| s.iteration).max() {
+    for r in runs {
+        if let Some(last) = r.evals.iter().filter_map(|s| s.iteration).max() {
             figures.push(Figure::new(
-                format!("samples/{}-it{last:05}.png", loss.as_str()),
+                format!("samples/{}-it{last:05}.png", r.loss.as_str()),
                 format!(
                     "Samples of the {} generator at iteration {last} (fixed latent codes).",
-                    loss.as_str()
+                    r.loss.as_str()
                 ),
             ));
         }
     }
+    Ok(figures)
+}
 
-    // The table.
+/// The paper-vs-ours rows (classifier, fixed sets, each GAN's best and last checkpoint) and the runs'
+/// details for result.json.
+fn table(
+    p: &Plan,
+    setup: &Setup,
+    fixed_sets: &[Scores],
+    runs: &[GanRun],
+) -> (Vec<Row>, Vec<serde_json::Value>) {
+    let (eval, n) = (&setup.eval, setup.n);
     let note_n = format!(
         "{n} generated vs {n} MNIST-test images; GS: {} pixel vectors, L0 = 64, γ = 1/128, {} draws",
         p.gs_points.min(n),
@@ -445,18 +501,17 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     );
     let mut rows = vec![Row {
         quantity: format!(
-            "domain classifier MLP 784-256-10: test accuracy ({clf_n} train images, {} epochs)",
-            p.clf_epochs
+            "domain classifier MLP 784-256-10: test accuracy ({} train images, {} epochs)",
+            setup.clf_n, p.clf_epochs
         ),
         paper: "spec: a ≥ 99 % LeNet recommended; anchors used an sklearn MLP-256 (98.0 %)".into(),
         ours: format!("{:.2}%", 100.0 * eval.accuracy),
         note: format!(
-            "{clf_seconds:.0} s incl. reference statistics; IS of MNIST test itself {:.2} ± {:.2}",
-            eval.ref_is.0, eval.ref_is.1
+            "{:.0} s incl. reference statistics; IS of MNIST test itself {:.2} ± {:.2}",
+            setup.clf_seconds, eval.ref_is.0, eval.ref_is.1
         ),
     }];
-    let header = "FID · FID(logits) · KID×10³ · IS · GS×10³";
-    for s in &fixed_sets {
+    for s in fixed_sets {
         let paper = match s.name.as_str() {
             n if n.contains("floor") => {
                 "spec (MLP-256, 2000 vs 10k): FID 2.62, IS 9.71; acceptance: FID ≤ 3"
@@ -466,13 +521,29 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             _ => "IS is fooled (≈ 10: confident and balanced); FID/KID/GS are not",
         };
         rows.push(Row {
-            quantity: format!("{}: {header}", s.name),
+            quantity: format!("{}: {SCORES_HEADER}", s.name),
             paper: paper.into(),
             ours: fmt_scores(s),
             note: note_n.clone(),
         });
     }
-    let paper_for = |loss: GanLoss| match loss {
+    let mut details_runs = Vec::new();
+    for r in runs {
+        rows.extend(run_rows(p, r));
+        details_runs.push(json!({
+            "loss": r.loss.as_str(), "iterations": r.iterations, "train_seconds": r.seconds, "evals": r.evals,
+        }));
+    }
+    (rows, details_runs)
+}
+
+/// The columns of [`fmt_scores`].
+const SCORES_HEADER: &str = "FID · FID(logits) · KID×10³ · IS · GS×10³";
+
+/// One GAN's rows: its best-FID checkpoint beside the paper's anchor, and its last checkpoint when that
+/// is another one.
+fn run_rows(p: &Plan, r: &GanRun) -> Vec<Row> {
+    let paper = match r.loss {
         GanLoss::WganGp => {
             "spec anchor (MLP WGAN-GP, MLP-256 features): FID 52.7 / 24.5 / 13.9 after 200 / 500 / 1,199 its; acceptance: best FID ≤ 15"
         }
@@ -482,79 +553,42 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         }
         _ => "no anchor",
     };
-    let mut details_runs = Vec::new();
-    for (loss, ev, seconds, iteration) in &runs {
-        let gen_evals: Vec<&Scores> = ev.iter().filter(|s| s.iteration.is_some()).collect();
-        let best = gen_evals
-            .iter()
-            .min_by(|a, b| a.fid.total_cmp(&b.fid))
-            .copied();
-        let last = gen_evals.iter().max_by_key(|s| s.iteration).copied();
-        if let (Some(best), Some(last)) = (best, last) {
-            rows.push(Row {
-                quantity: format!(
-                    "{} ({} pair), best FID at it {}: {header}",
-                    loss.as_str(),
-                    p.arch.as_str(),
-                    best.iteration.unwrap_or(0)
-                ),
-                paper: paper_for(*loss).into(),
-                ours: fmt_scores(best),
-                note: format!(
-                    "{iteration} its trained in {seconds:.0} s (wall, incl. resumes, excl. evaluation)"
-                ),
-            });
-            if last.iteration != best.iteration {
-                rows.push(Row {
-                    quantity: format!(
-                        "{} last checkpoint (it {})",
-                        loss.as_str(),
-                        last.iteration.unwrap_or(0)
-                    ),
-                    paper: "—".into(),
-                    ours: fmt_scores(last),
-                    note: String::new(),
-                });
-            }
-        }
-        details_runs.push(json!({
-            "loss": loss.as_str(), "iterations": iteration, "train_seconds": seconds, "evals": ev,
-        }));
-    }
-    let best_fid = runs
+    let gen_evals: Vec<&Scores> = r.evals.iter().filter(|s| s.iteration.is_some()).collect();
+    let best = gen_evals
         .iter()
-        .flat_map(|r| r.1.iter().filter(|s| s.iteration.is_some()))
-        .map(|s| s.fid)
-        .fold(f64::INFINITY, f64::min);
-    let mut notes = vec![
-        format!(
-            "Acceptance 2 (quick profile): best model FID {best_fid:.2} (≤ 15?), floor {:.2} (≤ 3?), noise {:.1} (≥ 300?) — same classifier, penultimate features.",
-            fixed_sets[0].fid, fixed_sets[1].fid
+        .min_by(|a, b| a.fid.total_cmp(&b.fid))
+        .copied();
+    let last = gen_evals.iter().max_by_key(|s| s.iteration).copied();
+    let (Some(best), Some(last)) = (best, last) else {
+        return Vec::new();
+    };
+    let mut rows = vec![Row {
+        quantity: format!(
+            "{} ({} pair), best FID at it {}: {SCORES_HEADER}",
+            r.loss.as_str(),
+            p.arch.as_str(),
+            best.iteration.unwrap_or(0)
         ),
-        "Iteration counts define the profiles; wall times depend on the machine's load (RAYON_NUM_THREADS=1 recommended on a shared 2-core machine).".into(),
-        "Every checkpoint's metrics are stored in its run's state.json (`notes.evals`); a rerun resumes training and skips finished runs.".into(),
-    ];
-    if generated {
-        notes.push("GENERATED data: the GANs learn the generated digit-like set; numbers are not comparable with MNIST anchors.".into());
+        paper: paper.into(),
+        ours: fmt_scores(best),
+        note: format!(
+            "{} its trained in {:.0} s (wall, incl. resumes, excl. evaluation)",
+            r.iterations, r.seconds
+        ),
+    }];
+    if last.iteration != best.iteration {
+        rows.push(Row {
+            quantity: format!(
+                "{} last checkpoint (it {})",
+                r.loss.as_str(),
+                last.iteration.unwrap_or(0)
+            ),
+            paper: "—".into(),
+            ours: fmt_scores(last),
+            note: String::new(),
+        });
     }
-    Ok(ExperimentResult {
-        name: NAME.into(),
-        title: TITLE.into(),
-        profile: ctx.profile,
-        data: format!("MNIST: {}", mnist.train.provenance.label()),
-        rows,
-        figures,
-        notes,
-        seconds: 0.0,
-        details: json!({
-            "arch": p.arch.as_str(),
-            "n_eval": n,
-            "classifier_accuracy": eval.accuracy,
-            "reference_is": eval.ref_is,
-            "fixed_sets": fixed_sets,
-            "runs": details_runs,
-        }),
-    })
+    rows
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `mathnn reproduce`: the registry of experiments. Each writes `results/<experiment>/result.json` and its
 //! figures; `results/REPORT.md` collects a paper-vs-ours table per experiment, and `results/index.html` is
-//! the same report as one self-contained page with the figures inlined (`report::html`).
+//! the same report as one self-contained page with the figures inlined (`reproduce::html`).
 //!
 //! Profiles: `smoke` (CI, minutes), `quick` (default; ≤ 30 min on 2 cores), `full` (paper scale; hours on
 //! CPU). Training runs keep checkpoints under `results/<experiment>/runs/`, so an interrupted reproduce
@@ -13,6 +13,7 @@ pub mod deep_image_prior;
 pub mod expressivity;
 pub mod gan_comparison;
 pub mod gan_metrics;
+pub mod html;
 pub mod random_labels;
 pub mod universal_perturbations;
 
@@ -238,8 +239,8 @@ pub fn run(args: ReproduceOptions) -> Result<()> {
     let report = render_report(&results, profile, seconds);
     nn_core::checkpoint::write_atomic(&out.join("REPORT.md"), report.as_bytes())?;
     let claim_of = |name: &str| registry.iter().find(|e| e.name == name).map(|e| e.claim);
-    let meta = crate::report::html::ReportMeta::now(profile, seconds);
-    let html = crate::report::html::render_html(&results, claim_of, &out, &meta);
+    let meta = crate::reproduce::html::ReportMeta::now(profile, seconds);
+    let html = crate::reproduce::html::render_html(&results, claim_of, &out, &meta);
     nn_core::checkpoint::write_atomic(&out.join("index.html"), html.as_bytes())?;
     println!(
         "wrote {} and {}",

@@ -269,12 +269,15 @@ fn dataset_title(d: &str) -> &str {
     }
 }
 
-/// Runs the experiment.
-pub fn run(ctx: &Context) -> Result<ExperimentResult> {
-    let device = ctx.device.open()?;
+/// One finished condition: the label of its data set, whether it belongs to a Figure 1 sweep, and its
+/// result.
+type Labelled = (String, bool, ConditionResult);
+
+/// Runs every group of the profile's plan in order, loading each data set once.
+fn run_groups(ctx: &Context, device: &Device) -> Result<Vec<Labelled>> {
     let runs_dir = ensure_dir(&ctx.out.join("runs"))?;
     let mut loaded: Vec<(DatasetName, TrainTest)> = Vec::new();
-    let mut results: Vec<(String, bool, ConditionResult)> = Vec::new();
+    let mut results: Vec<Labelled> = Vec::new();
     for g in plans(ctx.profile) {
         let data = match loaded.iter().find(|(d, _)| *d == g.plan.dataset) {
             Some((_, d)) => d.clone(),
@@ -285,15 +288,23 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             }
         };
         let label = data_label(g.plan.dataset, &data);
-        for r in run_plan(&g.plan, data, &runs_dir, ctx.quiet, &device)? {
+        for r in run_plan(&g.plan, data, &runs_dir, ctx.quiet, device)? {
             results.push((label.clone(), g.sweep, r));
         }
     }
-    let mut figures = Vec::new();
-    let mut notes = Vec::new();
-    let mut rows = Vec::new();
+    Ok(results)
+}
 
-    // (a) training loss vs step, (b) time to fit, (c) test error, per sweep data set.
+/// The figures and rows of the Figure 1 sweeps.
+struct SweepReport {
+    figures: Vec<Figure>,
+    rows: Vec<Row>,
+}
+
+/// (a) training loss vs step, (b) time to fit, (c) test error, and the rows, per sweep data set.
+fn sweep_report(ctx: &Context, results: &[Labelled]) -> Result<SweepReport> {
+    let mut figures = Vec::new();
+    let mut rows = Vec::new();
     let mut sweep_sets: Vec<String> = results
         .iter()
         .filter(|(_, s, _)| *s)
@@ -307,136 +318,174 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             .filter(|(l, s, _)| *s && l == set)
             .map(|(_, _, r)| r)
             .collect();
-        let file = format!("loss_vs_step_{set}.svg");
-        let curves: Vec<Series> = sweep
-            .iter()
-            .map(|r| Series {
-                name: r.corruption.corruption.name(),
-                points: r
-                    .fit
-                    .history
-                    .iter()
-                    .map(|h| (h.steps as f64, h.train_loss))
-                    .collect(),
-            })
-            .collect();
-        curve_chart(
-            &ctx.out.join(&file),
-            &format!(
-                "(a) training loss, MLP 1×512 on {} {}",
-                sweep[0].fit.train_images,
-                dataset_title(set)
-            ),
-            "optimiser step",
-            "mean training loss of the epoch",
-            &curves,
-        )?;
-        figures.push(Figure::new(
-            file,
-            format!(
-                "Training loss per optimiser step at each label-corruption level ({}); every curve reaches zero, random labels only later.",
-                dataset_title(set)
-            ),
-        ));
-        let levels: Vec<&ConditionResult> = sweep
-            .iter()
-            .copied()
-            .filter(|r| r.corruption.corruption.label_level().is_some())
-            .collect();
-        let point = |f: fn(&ConditionResult) -> Option<f64>| -> Vec<(f64, f64)> {
-            levels
-                .iter()
-                .filter_map(|r| Some((r.corruption.corruption.label_level()?, f(r)?)))
-                .collect()
-        };
-        fit_series.push(Series {
-            name: format!("{}: epochs to 100%", dataset_title(set)),
-            points: point(|r| r.fit.epochs_to_100.map(|e| e as f64)),
-        });
-        fit_series.push(Series {
-            name: format!("{}: epochs to 90%", dataset_title(set)),
-            points: point(|r| r.fit.epochs_to_90.map(|e| e as f64)),
-        });
-        err_series.push(Series {
-            name: format!("{}: test error at fit", dataset_title(set)),
-            points: point(ConditionResult::test_error),
-        });
-        let at = |c: Corruption| sweep.iter().find(|r| r.corruption.corruption == c);
-        if let (Some(t), Some(r)) = (at(Corruption::TrueLabels), at(Corruption::RandomLabels)) {
-            let ratio = |a: Option<usize>, b: Option<usize>| match (a, b) {
-                (Some(a), Some(b)) => format!("{b} vs {a} ({:.1}×)", b as f64 / a as f64),
-                _ => "not both fitted".into(),
-            };
-            rows.push(Row {
-                quantity: format!(
-                    "{}: time to fit, random vs true labels (epochs to 100% / to 90%)",
-                    dataset_title(set)
-                ),
-                paper: "random labels take longer by a small constant factor (CIFAR-10)".into(),
-                ours: format!(
-                    "{}; {}",
-                    ratio(t.fit.epochs_to_100, r.fit.epochs_to_100),
-                    ratio(t.fit.epochs_to_90, r.fit.epochs_to_90)
-                ),
-                note: "MLP 1×512".into(),
-            });
-        }
-        for r in &sweep {
-            let f = &r.fit;
-            let c = r.corruption.corruption;
-            rows.push(Row {
-                quantity: format!(
-                    "{} {}, MLP 1×512, {c}: epochs to 90% / 100%; train / test acc",
-                    f.train_images,
-                    dataset_title(set)
-                ),
-                paper: paper_sweep(c),
-                ours: format!(
-                    "{} / {}; {:.2}% / {}",
-                    epochs(f.epochs_to_90, f.epochs),
-                    epochs(f.epochs_to_100, f.epochs),
-                    100.0 * f.final_train_accuracy,
-                    pct(f.final_test_accuracy)
-                ),
-                note: format!(
-                    "{:.1}% labels changed (expected {:.1}%); {:.2} s/epoch",
-                    100.0 * r.corruption.fraction_labels_changed,
-                    100.0 * r.corruption.expected_fraction_changed,
-                    f.train_seconds / f.epochs.max(1) as f64
-                ),
-            });
-        }
+        figures.push(loss_figure(ctx, set, &sweep)?);
+        level_series(set, &sweep, &mut fit_series, &mut err_series);
+        rows.extend(sweep_rows(set, &sweep));
     }
     if !err_series.is_empty() {
-        err_series.push(Series {
-            name: "chance (90%)".into(),
-            points: vec![(0.0, 0.9), (1.0, 0.9)],
+        figures.extend(level_figures(ctx, &fit_series, err_series)?);
+    }
+    Ok(SweepReport { figures, rows })
+}
+
+/// Figure 1a of one sweep data set: training loss per optimiser step, one curve per condition.
+fn loss_figure(ctx: &Context, set: &str, sweep: &[&ConditionResult]) -> Result<Figure> {
+    let file = format!("loss_vs_step_{set}.svg");
+    let curves: Vec<Series> = sweep
+        .iter()
+        .map(|r| Series {
+            name: r.corruption.corruption.name(),
+            points: r
+                .fit
+                .history
+                .iter()
+                .map(|h| (h.steps as f64, h.train_loss))
+                .collect(),
+        })
+        .collect();
+    curve_chart(
+        &ctx.out.join(&file),
+        &format!(
+            "(a) training loss, MLP 1×512 on {} {}",
+            sweep[0].fit.train_images,
+            dataset_title(set)
+        ),
+        "optimiser step",
+        "mean training loss of the epoch",
+        &curves,
+    )?;
+    Ok(Figure::new(
+        file,
+        format!(
+            "Training loss per optimiser step at each label-corruption level ({}); every curve reaches zero, random labels only later.",
+            dataset_title(set)
+        ),
+    ))
+}
+
+/// Appends one sweep data set's series of Figure 1b (epochs to 100 % / 90 %) and 1c (test error) against
+/// the label-corruption level.
+fn level_series(
+    set: &str,
+    sweep: &[&ConditionResult],
+    fit_series: &mut Vec<Series>,
+    err_series: &mut Vec<Series>,
+) {
+    let levels: Vec<&ConditionResult> = sweep
+        .iter()
+        .copied()
+        .filter(|r| r.corruption.corruption.label_level().is_some())
+        .collect();
+    let point = |f: fn(&ConditionResult) -> Option<f64>| -> Vec<(f64, f64)> {
+        levels
+            .iter()
+            .filter_map(|r| Some((r.corruption.corruption.label_level()?, f(r)?)))
+            .collect()
+    };
+    fit_series.push(Series {
+        name: format!("{}: epochs to 100%", dataset_title(set)),
+        points: point(|r| r.fit.epochs_to_100.map(|e| e as f64)),
+    });
+    fit_series.push(Series {
+        name: format!("{}: epochs to 90%", dataset_title(set)),
+        points: point(|r| r.fit.epochs_to_90.map(|e| e as f64)),
+    });
+    err_series.push(Series {
+        name: format!("{}: test error at fit", dataset_title(set)),
+        points: point(ConditionResult::test_error),
+    });
+}
+
+/// The rows of one sweep data set: the random-vs-true time-to-fit ratio, then one row per condition.
+fn sweep_rows(set: &str, sweep: &[&ConditionResult]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let at = |c: Corruption| sweep.iter().find(|r| r.corruption.corruption == c);
+    if let (Some(t), Some(r)) = (at(Corruption::TrueLabels), at(Corruption::RandomLabels)) {
+        let ratio = |a: Option<usize>, b: Option<usize>| match (a, b) {
+            (Some(a), Some(b)) => format!("{b} vs {a} ({:.1}×)", b as f64 / a as f64),
+            _ => "not both fitted".into(),
+        };
+        rows.push(Row {
+            quantity: format!(
+                "{}: time to fit, random vs true labels (epochs to 100% / to 90%)",
+                dataset_title(set)
+            ),
+            paper: "random labels take longer by a small constant factor (CIFAR-10)".into(),
+            ours: format!(
+                "{}; {}",
+                ratio(t.fit.epochs_to_100, r.fit.epochs_to_100),
+                ratio(t.fit.epochs_to_90, r.fit.epochs_to_90)
+            ),
+            note: "MLP 1×512".into(),
         });
-        curve_chart(
-            &ctx.out.join("time_to_fit.svg"),
-            "(b) time to fit vs label corruption (MLP 1×512)",
-            "label corruption p",
-            "epochs",
-            &fit_series,
-        )?;
-        curve_chart(
-            &ctx.out.join("test_error.svg"),
-            "(c) test error at fit vs label corruption (MLP 1×512)",
-            "label corruption p",
-            "test error (true test labels)",
-            &err_series,
-        )?;
-        figures.push(Figure::new(
+    }
+    for r in sweep {
+        let f = &r.fit;
+        let c = r.corruption.corruption;
+        rows.push(Row {
+            quantity: format!(
+                "{} {}, MLP 1×512, {c}: epochs to 90% / 100%; train / test acc",
+                f.train_images,
+                dataset_title(set)
+            ),
+            paper: paper_sweep(c),
+            ours: format!(
+                "{} / {}; {:.2}% / {}",
+                epochs(f.epochs_to_90, f.epochs),
+                epochs(f.epochs_to_100, f.epochs),
+                100.0 * f.final_train_accuracy,
+                pct(f.final_test_accuracy)
+            ),
+            note: format!(
+                "{:.1}% labels changed (expected {:.1}%); {:.2} s/epoch",
+                100.0 * r.corruption.fraction_labels_changed,
+                100.0 * r.corruption.expected_fraction_changed,
+                f.train_seconds / f.epochs.max(1) as f64
+            ),
+        });
+    }
+    rows
+}
+
+/// Figures 1b and 1c over every sweep data set (the test-error chart gets a chance line).
+fn level_figures(
+    ctx: &Context,
+    fit_series: &[Series],
+    mut err_series: Vec<Series>,
+) -> Result<[Figure; 2]> {
+    err_series.push(Series {
+        name: "chance (90%)".into(),
+        points: vec![(0.0, 0.9), (1.0, 0.9)],
+    });
+    curve_chart(
+        &ctx.out.join("time_to_fit.svg"),
+        "(b) time to fit vs label corruption (MLP 1×512)",
+        "label corruption p",
+        "epochs",
+        fit_series,
+    )?;
+    curve_chart(
+        &ctx.out.join("test_error.svg"),
+        "(c) test error at fit vs label corruption (MLP 1×512)",
+        "label corruption p",
+        "test error (true test labels)",
+        &err_series,
+    )?;
+    Ok([
+        Figure::new(
             "time_to_fit.svg",
             "Epochs to fit every training label against the fraction p of random labels, per data set.",
-        ));
-        figures.push(Figure::new(
+        ),
+        Figure::new(
             "test_error.svg",
             "Test error (true labels) of the fitted network against the fraction p of random labels; the flat line is chance, 90 %.",
-        ));
-    }
+        ),
+    ])
+}
 
-    // Table 1 at our scale: true and random labels per model.
+/// Table 1 at our scale: true and random labels per model.
+fn table1_rows(results: &[Labelled]) -> Vec<Row> {
+    let mut rows = Vec::new();
     for (set, _, r) in results.iter().filter(|(_, _, r)| {
         matches!(
             r.corruption.corruption,
@@ -485,17 +534,37 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             ),
         });
     }
+    rows
+}
+
+/// The result's data description: real, generated, or a mix (generated as a fallback).
+fn data_description(results: &[Labelled]) -> String {
     let provenances: Vec<Provenance> = results.iter().map(|(_, _, r)| r.provenance).collect();
-    let data = if provenances.iter().all(|p| *p == Provenance::Real) {
+    if provenances.iter().all(|p| *p == Provenance::Real) {
         "real data".to_string()
     } else if provenances.iter().all(|p| *p == Provenance::Generated) {
         "generated data".to_string()
     } else {
         "real data + generated data (fallback for a missing data set)".to_string()
-    };
-    notes.push("Adam (lr 1e-3, β = (0.9, 0.999), no weight decay), batch 128, constant learning rate, no augmentation, seed 0; the paper uses SGD with momentum 0.9 and lr ×0.95 per epoch, which at a few steps per epoch on small subsets decays before random labels are fitted (`mathnn random-labels --optimizer sgd --schedule exp:0.95` runs it).".into());
-    notes.push("Train accuracy is exact (whole training set, eval mode) on the corrupted labels; test accuracy on the true test labels and images (shuffled pixels: the same permutation is applied to the test images, as in the paper). Inputs are pixels in [0, 1], not whitened.".into());
-    notes.push("Paper numbers are CIFAR-10 (Table 1, no crop, no weight decay); for LeNet the paper's closest model, the small AlexNet, is shown.".into());
+    }
+}
+
+/// The notes on the setup and how it differs from the paper's.
+fn notes() -> Vec<String> {
+    vec![
+        "Adam (lr 1e-3, β = (0.9, 0.999), no weight decay), batch 128, constant learning rate, no augmentation, seed 0; the paper uses SGD with momentum 0.9 and lr ×0.95 per epoch, which at a few steps per epoch on small subsets decays before random labels are fitted (`mathnn random-labels --optimizer sgd --schedule exp:0.95` runs it).".into(),
+        "Train accuracy is exact (whole training set, eval mode) on the corrupted labels; test accuracy on the true test labels and images (shuffled pixels: the same permutation is applied to the test images, as in the paper). Inputs are pixels in [0, 1], not whitened.".into(),
+        "Paper numbers are CIFAR-10 (Table 1, no crop, no weight decay); for LeNet the paper's closest model, the small AlexNet, is shown.".into(),
+    ]
+}
+
+/// Runs the experiment.
+pub fn run(ctx: &Context) -> Result<ExperimentResult> {
+    let device = ctx.device.open()?;
+    let results = run_groups(ctx, &device)?;
+    let SweepReport { figures, mut rows } = sweep_report(ctx, &results)?;
+    rows.extend(table1_rows(&results));
+    let data = data_description(&results);
     let runs: Vec<ConditionResult> = results.into_iter().map(|(_, _, r)| r).collect();
     let details = serde_json::to_value(Details {
         optimizer: "adam",
@@ -509,7 +578,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         data,
         rows,
         figures,
-        notes,
+        notes: notes(),
         seconds: 0.0,
         details,
     })

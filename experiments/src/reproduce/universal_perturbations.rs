@@ -30,7 +30,8 @@ use adversarial::net::Net;
 use adversarial::norm::{Clip, Norm, random_perturbation};
 use adversarial::power::{PowerConfig, sv_uap};
 use adversarial::universal::{
-    FoolingEvaluator, UapConfig, UniversalPgdConfig, universal_perturbation, universal_pgd,
+    FoolingEvaluator, FoolingReport, UapConfig, UapResult, UniversalPgdConfig,
+    universal_perturbation, universal_pgd,
 };
 use anyhow::Result;
 use candle_core::{Device, Tensor};
@@ -490,6 +491,307 @@ fn random_fooling(
     Ok(sum / seeds as f64)
 }
 
+/// A trained network with its fooling evaluators: on the held-out images (with labels) and on the
+/// SV-UAP build images.
+struct Target<'a> {
+    net: &'a Net,
+    ev: FoolingEvaluator,
+    build: Tensor,
+    build_ev: FoolingEvaluator,
+}
+
+impl<'a> Target<'a> {
+    /// Evaluators of `net` on `eval` and on the first `build_images` training images.
+    fn new(p: &Plan, net: &'a Net, train_set: &Dataset, eval: &Dataset) -> Result<Self> {
+        let eval_labels = eval.labels_vec()?;
+        let ev = FoolingEvaluator::new(net, &eval.images, Some(&eval_labels))?;
+        let build = train_set
+            .images
+            .narrow(0, 0, p.build_images.min(train_set.len()))?;
+        let build_ev = FoolingEvaluator::new(net, &build, None)?;
+        Ok(Self {
+            net,
+            ev,
+            build,
+            build_ev,
+        })
+    }
+}
+
+/// Random-sign, FGSM and constant-shift references of one model.
+struct Baselines {
+    random: Vec<(f64, f64)>,
+    fgsm: Vec<(f64, f64)>,
+    shift_fooling: f64,
+    seconds: f64,
+}
+
+/// Per-image DeepFool on the correctly classified held-out images of one model.
+struct DeepFoolSummary {
+    correct: usize,
+    fooled_fraction: f64,
+    median_l2: f64,
+    median_linf: f64,
+    rho: f64,
+    mean_iterations: f64,
+    seconds: f64,
+}
+
+/// (layer, q) pairs of the SV-UAP sweep: `layer_q` at every layer, and `extra_q` too at the last
+/// `extra_q_layers` layers.
+fn sv_uap_runs(p: &Plan, layers: &[&'static str], extra_q: &[f64]) -> Vec<(&'static str, f64)> {
+    layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &layer)| {
+            let extra: &[f64] = if i + p.extra_q_layers >= layers.len() {
+                extra_q
+            } else {
+                &[]
+            };
+            std::iter::once((layer, p.layer_q)).chain(extra.iter().map(move |&q| (layer, q)))
+        })
+        .collect()
+}
+
+/// One SV-UAP of `layer` at `q`, its sign chosen on the build images: its record and signed unit vector.
+fn sv_uap_at(p: &Plan, tg: &Target, layer: &str, q: f64) -> Result<(SvRecord, Tensor)> {
+    let clip = Clip::default();
+    let net = tg.net;
+    let t = Instant::now();
+    let cfg = PowerConfig {
+        p: Norm::Inf,
+        q: Norm::L(q),
+        max_iter: p.power_iters,
+        ..PowerConfig::default()
+    };
+    let r = sv_uap(net, &tg.build, layer, &cfg)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let unit = r.vector.to_tensor(&Device::Cpu)?;
+    let plus = tg
+        .build_ev
+        .evaluate(net, &unit.affine(p.eps_ref, 0.0)?, clip)?
+        .fooling_rate;
+    let minus = tg
+        .build_ev
+        .evaluate(net, &unit.affine(-p.eps_ref, 0.0)?, clip)?
+        .fooling_rate;
+    let (sign, build_fooling) = if minus > plus {
+        (-1.0, minus)
+    } else {
+        (1.0, plus)
+    };
+    let unit = unit.affine(sign, 0.0)?;
+    let fooling_ref = tg
+        .ev
+        .evaluate(net, &unit.affine(p.eps_ref, 0.0)?, clip)?
+        .fooling_rate;
+    let fooling_unclipped_ref = tg
+        .ev
+        .evaluate(net, &unit.affine(p.eps_ref, 0.0)?, Clip::None)?
+        .fooling_rate;
+    let record = SvRecord {
+        layer: layer.to_string(),
+        q,
+        singular_value: r.singular_value,
+        iterations: r.iterations,
+        converged: r.converged,
+        seconds,
+        sign,
+        build_fooling,
+        fooling_ref,
+        fooling: Vec::new(),
+        fooling_unclipped_ref,
+    };
+    Ok((record, unit))
+}
+
+/// The SV-UAP sweep over `runs`, in order: the records and the signed unit vectors.
+fn sv_uap_sweep(
+    ctx: &Context,
+    p: &Plan,
+    who: &str,
+    tg: &Target,
+    runs: &[(&str, f64)],
+) -> Result<(Vec<SvRecord>, Vec<Tensor>)> {
+    let mut sv_records = Vec::new();
+    let mut sv_vectors = Vec::new();
+    let bar = progress_bar(ctx.quiet, &format!("SV-UAP {who}"));
+    bar.set_length(runs.len() as u64);
+    for &(layer, q) in runs {
+        let (record, unit) = sv_uap_at(p, tg, layer, q)?;
+        sv_records.push(record);
+        sv_vectors.push(unit);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((sv_records, sv_vectors))
+}
+
+/// Picks the SV-UAP for transfer and defences and fills its fooling over the ε grid; returns its index
+/// and the Spearman correlation of σ and fooling at ε_ref over the layer sweep.
+fn select_best_sv(
+    p: &Plan,
+    tg: &Target,
+    sv_records: &mut [SvRecord],
+    sv_vectors: &[Tensor],
+) -> Result<(usize, f64)> {
+    // The perturbation for transfer and defences: best fooling on the 64 build images (not the test set).
+    let best_sv = (0..sv_records.len())
+        .max_by(|&a, &b| {
+            sv_records[a]
+                .build_fooling
+                .total_cmp(&sv_records[b].build_fooling)
+        })
+        .unwrap_or(0);
+    let mut fooling = Vec::new();
+    for &eps in &p.eps_grid {
+        let v = sv_vectors[best_sv].affine(eps, 0.0)?;
+        fooling.push((
+            eps,
+            tg.ev.evaluate(tg.net, &v, Clip::default())?.fooling_rate,
+        ));
+    }
+    sv_records[best_sv].fooling = fooling;
+    let layer_sweep: Vec<&SvRecord> = sv_records.iter().filter(|r| r.q == p.layer_q).collect();
+    let sigma_fooling_spearman = nn_core::stats::spearman(
+        &layer_sweep
+            .iter()
+            .map(|r| r.singular_value)
+            .collect::<Vec<_>>(),
+        &layer_sweep
+            .iter()
+            .map(|r| r.fooling_ref)
+            .collect::<Vec<_>>(),
+    );
+    Ok((best_sv, sigma_fooling_spearman))
+}
+
+/// Random ±ε signs and per-image FGSM over the ε grid, and the constant +ε_ref/2 shift.
+fn baselines(p: &Plan, tg: &Target, eval: &Dataset) -> Result<Baselines> {
+    let clip = Clip::default();
+    let net = tg.net;
+    let t = Instant::now();
+    let mut random = Vec::new();
+    let mut fgsm_rates = Vec::new();
+    for &eps in &p.eps_grid {
+        random.push((eps, random_fooling(net, &tg.ev, eps, p.random_seeds, clip)?));
+        let head = eval.images.narrow(0, 0, p.fgsm_images.min(eval.len()))?;
+        fgsm_rates.push((
+            eps,
+            fgsm_success_rate(
+                net,
+                &head,
+                &FgsmConfig {
+                    eps,
+                    ..FgsmConfig::default()
+                },
+                EVAL_BATCH,
+            )?,
+        ));
+    }
+    // Diagnostic: a constant brightness shift of +ε/2, the mean that clipping leaves of random ±ε signs
+    // on a black background.
+    let (c, h, w) = eval.image_shape();
+    let shift = Tensor::full((p.eps_ref / 2.0) as f32, (c, h, w), &Device::Cpu)?;
+    let shift_fooling = tg.ev.evaluate(net, &shift, clip)?.fooling_rate;
+    Ok(Baselines {
+        random,
+        fgsm: fgsm_rates,
+        shift_fooling,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// UAP (Moosavi-Dezfooli et al.) at ξ = ε_ref: the result, its perturbation and wall seconds.
+fn uap_attack(
+    ctx: &Context,
+    p: &Plan,
+    who: &str,
+    net: &Net,
+    train_set: &Dataset,
+) -> Result<(UapResult, Tensor, f64)> {
+    let t = Instant::now();
+    let uap_x = train_set
+        .images
+        .narrow(0, 0, p.uap_images.min(train_set.len()))?;
+    let bar = progress_bar(ctx.quiet, &format!("UAP {who}"));
+    let uap_cfg = UapConfig {
+        xi: p.eps_ref,
+        max_passes: p.uap_passes,
+        chunk: p.uap_chunk,
+        ..UapConfig::default()
+    };
+    let uap = universal_perturbation(net, &uap_x, &uap_cfg, Some(&bar))?;
+    bar.finish_and_clear();
+    let uap_seconds = t.elapsed().as_secs_f64();
+    let uap_v = uap.perturbation.to_tensor(&Device::Cpu)?;
+    Ok((uap, uap_v, uap_seconds))
+}
+
+/// Universal PGD settings at ε_ref.
+fn upgd_config(p: &Plan) -> UniversalPgdConfig {
+    UniversalPgdConfig {
+        eps: p.eps_ref,
+        steps: p.upgd_steps,
+        batch_size: p.upgd_batch,
+        ..UniversalPgdConfig::default()
+    }
+}
+
+/// Universal PGD at ε_ref: its perturbation and wall seconds.
+fn universal_pgd_attack(
+    ctx: &Context,
+    p: &Plan,
+    who: &str,
+    net: &Net,
+    train_set: &Dataset,
+) -> Result<(Tensor, f64)> {
+    let t = Instant::now();
+    let upgd_x = train_set
+        .images
+        .narrow(0, 0, p.upgd_images.min(train_set.len()))?;
+    let bar = progress_bar(ctx.quiet, &format!("universal PGD {who}"));
+    let upgd = universal_pgd(net, &upgd_x, None, &upgd_config(p), Some(&bar))?;
+    bar.finish_and_clear();
+    let upgd_seconds = t.elapsed().as_secs_f64();
+    let upgd_v = upgd.perturbation.to_tensor(&Device::Cpu)?;
+    Ok((upgd_v, upgd_seconds))
+}
+
+/// DeepFool on the correctly classified images among the first `deepfool_images` held-out ones.
+fn deepfool_reference(p: &Plan, net: &Net, eval: &Dataset) -> Result<DeepFoolSummary> {
+    let t = Instant::now();
+    let head = eval.take(p.deepfool_images)?;
+    let pred = predict(net, &head.images, EVAL_BATCH)?;
+    let truth = head.labels_vec()?;
+    let correct: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] == truth[i]).collect();
+    let df_set = head.subset(&correct)?;
+    // Chunks of 50: the candidate gradients replicate each image once per class.
+    let df = deepfool_chunked(net, &df_set.images, &DeepFoolConfig::default(), 50)?;
+    let deepfool_seconds = t.elapsed().as_secs_f64();
+    let mut linf: Vec<f64> = df
+        .images
+        .iter()
+        .filter(|i| i.fooled)
+        .map(|i| i.linf)
+        .collect();
+    linf.sort_by(f64::total_cmp);
+    let median_linf = linf.get(linf.len() / 2).copied().unwrap_or(f64::NAN);
+    let mean_iter =
+        df.images.iter().map(|i| i.iterations as f64).sum::<f64>() / df.images.len().max(1) as f64;
+    Ok(DeepFoolSummary {
+        correct: correct.len(),
+        fooled_fraction: df.fooled_fraction,
+        median_l2: df.median_l2,
+        median_linf,
+        rho: df.rho_adv,
+        mean_iterations: mean_iter,
+        seconds: deepfool_seconds,
+    })
+}
+
+/// All attacks on one trained model: the SV-UAP sweep, the baselines, UAP, universal PGD and DeepFool.
 #[allow(clippy::too_many_arguments)]
 fn attack_model(
     ctx: &Context,
@@ -504,192 +806,20 @@ fn attack_model(
     extra_q: &[f64],
 ) -> Result<Trained> {
     let clip = Clip::default();
-    let eval_labels = eval.labels_vec()?;
-    let ev = FoolingEvaluator::new(&net, &eval.images, Some(&eval_labels))?;
-    let build = train_set
-        .images
-        .narrow(0, 0, p.build_images.min(train_set.len()))?;
-    let build_ev = FoolingEvaluator::new(&net, &build, None)?;
+    let tg = Target::new(p, &net, train_set, eval)?;
     let arch_idx = ARCHS.iter().position(|k| *k == kind).unwrap_or(0);
+    let who = format!("{kind} {ds_label}");
 
     // SV-UAP over layers and q.
-    let mut sv_records = Vec::new();
-    let mut sv_vectors = Vec::new();
-    let layers = p.layers[arch_idx];
-    let runs: Vec<(&str, f64)> = layers
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &layer)| {
-            let extra: &[f64] = if i + p.extra_q_layers >= layers.len() {
-                extra_q
-            } else {
-                &[]
-            };
-            std::iter::once((layer, p.layer_q)).chain(extra.iter().map(move |&q| (layer, q)))
-        })
-        .collect();
-    let bar = progress_bar(ctx.quiet, &format!("SV-UAP {kind} {ds_label}"));
-    bar.set_length(runs.len() as u64);
-    {
-        for &(layer, q) in &runs {
-            let t = Instant::now();
-            let cfg = PowerConfig {
-                p: Norm::Inf,
-                q: Norm::L(q),
-                max_iter: p.power_iters,
-                ..PowerConfig::default()
-            };
-            let r = sv_uap(&net, &build, layer, &cfg)?;
-            let seconds = t.elapsed().as_secs_f64();
-            let unit = r.vector.to_tensor(&Device::Cpu)?;
-            let plus = build_ev
-                .evaluate(&net, &unit.affine(p.eps_ref, 0.0)?, clip)?
-                .fooling_rate;
-            let minus = build_ev
-                .evaluate(&net, &unit.affine(-p.eps_ref, 0.0)?, clip)?
-                .fooling_rate;
-            let (sign, build_fooling) = if minus > plus {
-                (-1.0, minus)
-            } else {
-                (1.0, plus)
-            };
-            let unit = unit.affine(sign, 0.0)?;
-            let fooling_ref = ev
-                .evaluate(&net, &unit.affine(p.eps_ref, 0.0)?, clip)?
-                .fooling_rate;
-            let fooling_unclipped_ref = ev
-                .evaluate(&net, &unit.affine(p.eps_ref, 0.0)?, Clip::None)?
-                .fooling_rate;
-            sv_records.push(SvRecord {
-                layer: layer.to_string(),
-                q,
-                singular_value: r.singular_value,
-                iterations: r.iterations,
-                converged: r.converged,
-                seconds,
-                sign,
-                build_fooling,
-                fooling_ref,
-                fooling: Vec::new(),
-                fooling_unclipped_ref,
-            });
-            sv_vectors.push(unit);
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
-    // The perturbation for transfer and defences: best fooling on the 64 build images (not the test set).
-    let best_sv = (0..sv_records.len())
-        .max_by(|&a, &b| {
-            sv_records[a]
-                .build_fooling
-                .total_cmp(&sv_records[b].build_fooling)
-        })
-        .unwrap_or(0);
-    let mut fooling = Vec::new();
-    for &eps in &p.eps_grid {
-        let v = sv_vectors[best_sv].affine(eps, 0.0)?;
-        fooling.push((eps, ev.evaluate(&net, &v, clip)?.fooling_rate));
-    }
-    sv_records[best_sv].fooling = fooling;
-    let layer_sweep: Vec<&SvRecord> = sv_records.iter().filter(|r| r.q == p.layer_q).collect();
-    let sigma_fooling_spearman = nn_core::stats::spearman(
-        &layer_sweep
-            .iter()
-            .map(|r| r.singular_value)
-            .collect::<Vec<_>>(),
-        &layer_sweep
-            .iter()
-            .map(|r| r.fooling_ref)
-            .collect::<Vec<_>>(),
-    );
+    let runs = sv_uap_runs(p, p.layers[arch_idx], extra_q);
+    let (mut sv_records, sv_vectors) = sv_uap_sweep(ctx, p, &who, &tg, &runs)?;
+    let (best_sv, sigma_fooling_spearman) = select_best_sv(p, &tg, &mut sv_records, &sv_vectors)?;
+    let base = baselines(p, &tg, eval)?;
+    let (uap, uap_v, uap_seconds) = uap_attack(ctx, p, &who, &net, train_set)?;
+    let (upgd_v, upgd_seconds) = universal_pgd_attack(ctx, p, &who, &net, train_set)?;
+    let df = deepfool_reference(p, &net, eval)?;
 
-    let t = Instant::now();
-    let mut random = Vec::new();
-    let mut fgsm_rates = Vec::new();
-    for &eps in &p.eps_grid {
-        random.push((eps, random_fooling(&net, &ev, eps, p.random_seeds, clip)?));
-        let head = eval.images.narrow(0, 0, p.fgsm_images.min(eval.len()))?;
-        fgsm_rates.push((
-            eps,
-            fgsm_success_rate(
-                &net,
-                &head,
-                &FgsmConfig {
-                    eps,
-                    ..FgsmConfig::default()
-                },
-                EVAL_BATCH,
-            )?,
-        ));
-    }
-    // Diagnostic: a constant brightness shift of +ε/2, the mean that clipping leaves of random ±ε signs
-    // on a black background.
-    let (c, h, w) = eval.image_shape();
-    let shift = Tensor::full((p.eps_ref / 2.0) as f32, (c, h, w), &Device::Cpu)?;
-    let shift_fooling = ev.evaluate(&net, &shift, clip)?.fooling_rate;
-    let baseline_seconds = t.elapsed().as_secs_f64();
-
-    // UAP (Moosavi-Dezfooli et al.) at ξ = ε_ref.
-    let t = Instant::now();
-    let uap_x = train_set
-        .images
-        .narrow(0, 0, p.uap_images.min(train_set.len()))?;
-    let bar = progress_bar(ctx.quiet, &format!("UAP {kind} {ds_label}"));
-    let uap_cfg = UapConfig {
-        xi: p.eps_ref,
-        max_passes: p.uap_passes,
-        chunk: p.uap_chunk,
-        ..UapConfig::default()
-    };
-    let uap = universal_perturbation(&net, &uap_x, &uap_cfg, Some(&bar))?;
-    bar.finish_and_clear();
-    let uap_seconds = t.elapsed().as_secs_f64();
-    let uap_v = uap.perturbation.to_tensor(&Device::Cpu)?;
-
-    // Universal PGD at ε_ref.
-    let t = Instant::now();
-    let upgd_x = train_set
-        .images
-        .narrow(0, 0, p.upgd_images.min(train_set.len()))?;
-    let bar = progress_bar(ctx.quiet, &format!("universal PGD {kind} {ds_label}"));
-    let upgd = universal_pgd(
-        &net,
-        &upgd_x,
-        None,
-        &UniversalPgdConfig {
-            eps: p.eps_ref,
-            steps: p.upgd_steps,
-            batch_size: p.upgd_batch,
-            ..UniversalPgdConfig::default()
-        },
-        Some(&bar),
-    )?;
-    bar.finish_and_clear();
-    let upgd_seconds = t.elapsed().as_secs_f64();
-    let upgd_v = upgd.perturbation.to_tensor(&Device::Cpu)?;
-
-    // DeepFool on correctly classified held-out images.
-    let t = Instant::now();
-    let head = eval.take(p.deepfool_images)?;
-    let pred = predict(&net, &head.images, EVAL_BATCH)?;
-    let truth = head.labels_vec()?;
-    let correct: Vec<usize> = (0..pred.len()).filter(|&i| pred[i] == truth[i]).collect();
-    let df_set = head.subset(&correct)?;
-    // Chunks of 50: the candidate gradients replicate each image once per class.
-    let df = deepfool_chunked(&net, &df_set.images, &DeepFoolConfig::default(), 50)?;
-    let deepfool_seconds = t.elapsed().as_secs_f64();
-    let mut linf: Vec<f64> = df
-        .images
-        .iter()
-        .filter(|i| i.fooled)
-        .map(|i| i.linf)
-        .collect();
-    linf.sort_by(f64::total_cmp);
-    let median_linf = linf.get(linf.len() / 2).copied().unwrap_or(f64::NAN);
-    let mean_iter =
-        df.images.iter().map(|i| i.iterations as f64).sum::<f64>() / df.images.len().max(1) as f64;
-
+    let ev = &tg.ev;
     let record = ModelRecord {
         dataset: ds_label.to_string(),
         arch: kind.to_string(),
@@ -699,9 +829,9 @@ fn attack_model(
         train_seconds,
         best_sv,
         sigma_fooling_spearman,
-        random,
-        shift_fooling,
-        fgsm: fgsm_rates,
+        random: base.random,
+        shift_fooling: base.shift_fooling,
+        fgsm: base.fgsm,
         uap_xi: p.eps_ref,
         uap_fooling_on_x: uap.best_fooling_rate,
         uap_fooling: ev.evaluate(&net, &uap_v, clip)?.fooling_rate,
@@ -715,14 +845,14 @@ fn attack_model(
         upgd_fooling: ev.evaluate(&net, &upgd_v, clip)?.fooling_rate,
         upgd_fooling_unclipped: ev.evaluate(&net, &upgd_v, Clip::None)?.fooling_rate,
         upgd_seconds,
-        deepfool_correct: correct.len(),
+        deepfool_correct: df.correct,
         deepfool_fooled_fraction: df.fooled_fraction,
         deepfool_median_l2: df.median_l2,
-        deepfool_median_linf: median_linf,
-        deepfool_rho: df.rho_adv,
-        deepfool_mean_iterations: mean_iter,
-        deepfool_seconds,
-        baseline_seconds,
+        deepfool_median_linf: df.median_linf,
+        deepfool_rho: df.rho,
+        deepfool_mean_iterations: df.mean_iterations,
+        deepfool_seconds: df.seconds,
+        baseline_seconds: base.seconds,
         sv: sv_records,
     };
     Ok(Trained {
@@ -743,489 +873,679 @@ fn display(vs: &[Tensor], eps: f64) -> Result<Tensor> {
     Ok(Tensor::stack(&shown, 0)?)
 }
 
-/// Runs the experiment.
-pub fn run(ctx: &Context) -> Result<ExperimentResult> {
-    let p = plan(ctx.profile);
-    let clip = Clip::default();
-    let mut records: Vec<ModelRecord> = Vec::new();
-    let mut transfer: Vec<serde_json::Value> = Vec::new();
-    let mut defence_rows: Vec<DefenceRow> = Vec::new();
-    let mut figures = Vec::new();
-    let mut notes = Vec::new();
-    if ctx.device.choice != nn_core::device::DeviceChoice::Cpu {
-        let note = "runs on the CPU whatever --device says: the attacks keep perturbations on the host (issue 13)";
-        if !ctx.quiet {
-            eprintln!("   note: universal perturbations {note}");
+/// Wall seconds of the experiment's phases, each measured from the end of the previous one.
+struct PhaseClock {
+    phases: Vec<(String, f64)>,
+    clock: Instant,
+}
+
+impl PhaseClock {
+    /// A clock whose first phase starts now.
+    fn start() -> Self {
+        Self {
+            phases: Vec::new(),
+            clock: Instant::now(),
         }
-        notes.push(format!("This experiment {note}."));
     }
-    let mut rows = Vec::new();
-    let mut provenances = Vec::new();
-    let mut noise_training = serde_json::Value::Null;
-    let mut substitute = serde_json::Value::Null;
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
-    let mut phases: Vec<(String, f64)> = Vec::new();
-    let mut clock = Instant::now();
-    let mut mark = |phases: &mut Vec<(String, f64)>, label: String| {
-        let secs = clock.elapsed().as_secs_f64();
+
+    /// Ends the current phase as `label` and starts the next.
+    fn mark(&mut self, label: String) {
+        let secs = self.clock.elapsed().as_secs_f64();
         tracing::info!(phase = %label, secs, "phase done");
-        phases.push((label, secs));
-        clock = Instant::now();
-    };
-
-    for (d, &ds) in p.datasets.iter().enumerate() {
-        let data = load_data_or_generated(ds, ctx.data_dir.as_deref())?;
-        let provenance = data.train.provenance.label();
-        provenances.push(provenance);
-        let ds_label = if data.train.provenance == Provenance::Generated {
-            "generated".to_string()
-        } else {
-            ds.as_str().to_string()
-        };
-        let eval = data.test.take(p.eval_images)?;
-        let mut trained: Vec<Trained> = Vec::new();
-        for (a, &kind) in ARCHS.iter().enumerate() {
-            let train_set = data.train.take(p.train[a].images)?;
-            let (net, _model, acc, secs) =
-                train_model(ctx, &ds_label, kind, &train_set, &eval, &p.train[a], None)?;
-            let extra: &[f64] = if d == 0 { &p.extra_q } else { &[] };
-            let t = attack_model(
-                ctx, &p, &ds_label, kind, net, acc, secs, &train_set, &eval, extra,
-            )?;
-            mark(
-                &mut phases,
-                format!("{ds_label} {kind}: training and attacks"),
-            );
-            trained.push(t);
-        }
-
-        // Transfer tables at ε_ref: rows = source (perturbation built on), columns = target.
-        let evs: Vec<FoolingEvaluator> = trained
-            .iter()
-            .map(|t| FoolingEvaluator::new(&t.net, &eval.images, None))
-            .collect::<adversarial::Result<_>>()?;
-        let mut table_sv = vec![vec![0.0; 3]; 3];
-        let mut table_upgd = vec![vec![0.0; 3]; 3];
-        for (s, src) in trained.iter().enumerate() {
-            let v_sv = src.sv[src.record.best_sv].affine(p.eps_ref, 0.0)?;
-            for (t, tgt) in trained.iter().enumerate() {
-                table_sv[s][t] = evs[t].evaluate(&tgt.net, &v_sv, clip)?.fooling_rate;
-                table_upgd[s][t] = evs[t].evaluate(&tgt.net, &src.upgd, clip)?.fooling_rate;
-            }
-        }
-        transfer.push(serde_json::json!({
-            "dataset": ds_label, "eps": p.eps_ref, "archs": ARCHS.map(|k| k.to_string()),
-            "sv_uap": table_sv, "universal_pgd": table_upgd,
-        }));
-        for s in 0..3 {
-            rows.push(Row {
-                quantity: format!(
-                    "{ds_label}: SV-UAP transfer from {} to [lenet, vgg-small, resnet-small], ε = {}",
-                    ARCHS[s], p.eps_ref
-                ),
-                paper: format!(
-                    "{} → [VGG-16, VGG-19, ResNet50]: {}",
-                    PAPER_NETS[s],
-                    PAPER_TRANSFER[s].map(pct).join(", ")
-                ),
-                ours: table_sv[s].iter().map(|&x| pct(x)).collect::<Vec<_>>().join(", "),
-                note: format!(
-                    "{provenance}; paper: ImageNet, ε = 10/255; universal PGD row: {}",
-                    table_upgd[s].iter().map(|&x| pct(x)).collect::<Vec<_>>().join(", ")
-                ),
-            });
-        }
-
-        mark(&mut phases, format!("{ds_label}: transfer tables"));
-        // Figures: fooling vs ε; σ vs fooling; perturbation pictures.
-        let mut series = Vec::new();
-        for t in &trained {
-            let r = &t.record;
-            let b = &r.sv[r.best_sv];
-            series.push(Series {
-                name: format!("{} SV-UAP {} q={}", r.arch, b.layer, b.q),
-                points: b.fooling.clone(),
-            });
-            series.push(Series {
-                name: format!("{} random ±ε", r.arch),
-                points: r.random.clone(),
-            });
-        }
-        let fig = format!("fooling_vs_eps_{ds_label}.svg");
-        curve_chart(
-            &ctx.out.join(&fig),
-            &format!("{ds_label}: fooling rate vs ℓ∞ ε (held-out, clipped)"),
-            "ε (ℓ∞, [0, 1] pixels)",
-            "fooling rate",
-            &series,
-        )?;
-        figures.push(Figure::new(
-            fig,
-            format!(
-                "{ds_label}: share of held-out images whose predicted class changes under the perturbation, against its ℓ∞ budget ε — for each network the best SV-UAP layer and random ±ε signs of the same norm."
-            ),
-        ));
-        let scatter: Vec<Series> = trained
-            .iter()
-            .map(|t| Series {
-                name: t.record.arch.clone(),
-                points: t
-                    .record
-                    .sv
-                    .iter()
-                    .filter(|s| s.q == p.layer_q)
-                    .map(|s| (s.singular_value.max(1e-30).log10(), s.fooling_ref))
-                    .collect(),
-            })
-            .collect();
-        let fig = format!("sigma_vs_fooling_{ds_label}.svg");
-        scatter_chart(
-            &ctx.out.join(&fig),
-            &format!(
-                "{ds_label}: (∞,{})-singular value vs fooling at ε = {}, one point per layer",
-                p.layer_q, p.eps_ref
-            ),
-            "log10 σ (stacked Jacobian of the layer, 64 images)",
-            "fooling rate",
-            &scatter,
-        )?;
-        figures.push(Figure::new(
-            fig,
-            format!(
-                "{ds_label}: the (∞,{})-singular value of each hidden layer's stacked Jacobian against the fooling rate of its SV-UAP at ε = {} (one point per layer and network).",
-                p.layer_q, p.eps_ref
-            ),
-        ));
-        let mut tiles = Vec::new();
-        for t in &trained {
-            for (i, s) in t.record.sv.iter().enumerate() {
-                if s.q == p.layer_q {
-                    tiles.push(t.sv[i].affine(p.eps_ref, 0.0)?);
-                }
-            }
-            tiles.push(t.uap.clone());
-            tiles.push(t.upgd.clone());
-        }
-        let ncols = p.layers[0].len() + 2;
-        let fig = format!("perturbations_{ds_label}.png");
-        // Rows: LeNet, VGG-small, ResNet-small; columns: SV-UAP per layer (q = layer_q), UAP, universal
-        // PGD; grey = 0, white = +ε, black = −ε; enlarged ×4.
-        let grid = nn_core::layers::upsample_nearest2d(&display(&tiles, p.eps_ref)?, 4)?;
-        let mut cols: Vec<String> = (1..=ncols - 2).map(|k| format!("SV-UAP L{k}")).collect();
-        cols.extend(["UAP".to_string(), "universal PGD".to_string()]);
-        let row_captions: Vec<String> = trained
-            .iter()
-            .map(|t| {
-                let layers: Vec<&str> = t
-                    .record
-                    .sv
-                    .iter()
-                    .filter(|s| s.q == p.layer_q)
-                    .map(|s| s.layer.as_str())
-                    .collect();
-                format!("{} (L: {})", t.record.arch, layers.join(", "))
-            })
-            .collect();
-        let captions = Captions {
-            title: format!(
-                "{ds_label}: perturbations at ε = {}, SV-UAP q = {} (grey 0, white +ε, black −ε)",
-                p.eps_ref, p.layer_q
-            ),
-            rows: row_captions,
-            cols,
-        };
-        save_captioned_grid(&grid, ncols, &captions, &ctx.out.join(&fig))?;
-        figures.push(Figure::new(
-            fig,
-            format!(
-                "{}. Rows: the network the perturbation was computed on; columns: SV-UAP of each layer, UAP, universal PGD.",
-                captions.title
-            ),
-        ));
-        let examples = eval.images.narrow(0, 8, 8)?;
-        let best = &trained[0];
-        let best_sv = &best.record.sv[best.record.best_sv];
-        let v = best.sv[best.record.best_sv].affine(p.eps_ref, 0.0)?;
-        let perturbed = clip.apply(&examples.broadcast_add(&v)?)?;
-        let fig = format!("examples_{ds_label}.png");
-        let grid = Tensor::cat(&[&examples, &perturbed], 0)?;
-        let captions = Captions {
-            title: format!(
-                "{ds_label}, {}: held-out images without and with the SV-UAP of layer {} (q = {}, ε = {})",
-                best.record.arch, best_sv.layer, best_sv.q, p.eps_ref
-            ),
-            rows: vec!["clean".into(), "+ SV-UAP".into()],
-            cols: (9..=16).map(|k| format!("test #{k}")).collect(),
-        };
-        save_captioned_grid(&grid, 8, &captions, &ctx.out.join(&fig))?;
-        figures.push(Figure::new(fig, format!("{}.", captions.title)));
-
-        mark(&mut phases, format!("{ds_label}: figures"));
-        // Defences (first data set): non-adaptive — perturbations built on the bare model.
-        if d == 0 {
-            let dset = eval.take(p.defence_images)?;
-            let labels = dset.labels_vec()?;
-            let (c, h, w) = eval.image_shape();
-            let rand_v = random_perturbation(&[c, h, w], Norm::Inf, p.eps_ref, 7)?;
-            let transforms = [
-                None,
-                Some(InputTransform::BitDepth { bits: 2 }),
-                Some(InputTransform::Median { window: 3 }),
-                Some(InputTransform::Jpeg { quality: 50 }),
-                Some(InputTransform::GaussianNoise {
-                    sigma: 0.1,
-                    seed: 3,
-                }),
-            ];
-            for t in &trained {
-                let sv_v = t.sv[t.record.best_sv].affine(p.eps_ref, 0.0)?;
-                for tr in transforms {
-                    let on = |v: Option<&Tensor>| -> Result<f64> {
-                        let x = match v {
-                            Some(v) => clip.apply(&dset.images.broadcast_add(v)?)?,
-                            None => dset.images.clone(),
-                        };
-                        Ok(match tr {
-                            None => accuracy(&t.net, &x, &labels)?,
-                            Some(tr) => accuracy(
-                                &Defended {
-                                    model: &t.net,
-                                    transform: tr,
-                                },
-                                &x,
-                                &labels,
-                            )?,
-                        })
-                    };
-                    defence_rows.push(DefenceRow {
-                        dataset: ds_label.clone(),
-                        arch: t.record.arch.clone(),
-                        defence: tr.map(|t| t.label()).unwrap_or_else(|| "none".into()),
-                        clean_accuracy: on(None)?,
-                        sv_accuracy: on(Some(&sv_v))?,
-                        upgd_accuracy: on(Some(&t.upgd))?,
-                        random_accuracy: on(Some(&rand_v))?,
-                    });
-                }
-            }
-            mark(&mut phases, format!("{ds_label}: input-transform defences"));
-            // Gaussian-noise training of LeNet; white-box SV-UAP (same layer and q) and universal PGD.
-            let lenet = &trained[0].record;
-            let best = &lenet.sv[lenet.best_sv];
-            let train_set = data.train.take(p.train[0].images)?;
-            let (noisy_net, _m, acc, secs) = train_model(
-                ctx,
-                &ds_label,
-                ModelKind::Lenet,
-                &train_set,
-                &eval,
-                &Recipe {
-                    epochs: p.noise_epochs,
-                    ..p.train[0]
-                },
-                Some(p.noise_sigma),
-            )?;
-            let eval_labels = eval.labels_vec()?;
-            let ev = FoolingEvaluator::new(&noisy_net, &eval.images, Some(&eval_labels))?;
-            let build = train_set.images.narrow(0, 0, p.build_images)?;
-            let r = sv_uap(
-                &noisy_net,
-                &build,
-                &best.layer,
-                &PowerConfig {
-                    q: Norm::L(best.q),
-                    max_iter: p.power_iters,
-                    ..PowerConfig::default()
-                },
-            )?;
-            let unit = r.vector.to_tensor(&Device::Cpu)?;
-            let bev = FoolingEvaluator::new(&noisy_net, &build, None)?;
-            let plus = bev
-                .evaluate(&noisy_net, &unit.affine(p.eps_ref, 0.0)?, clip)?
-                .fooling_rate;
-            let minus = bev
-                .evaluate(&noisy_net, &unit.affine(-p.eps_ref, 0.0)?, clip)?
-                .fooling_rate;
-            let unit = if minus > plus { unit.neg()? } else { unit };
-            let sv_rep = ev.evaluate(&noisy_net, &unit.affine(p.eps_ref, 0.0)?, clip)?;
-            let upgd = universal_pgd(
-                &noisy_net,
-                &train_set
-                    .images
-                    .narrow(0, 0, p.upgd_images.min(train_set.len()))?,
-                None,
-                &UniversalPgdConfig {
-                    eps: p.eps_ref,
-                    steps: p.upgd_steps,
-                    batch_size: p.upgd_batch,
-                    ..UniversalPgdConfig::default()
-                },
-                None,
-            )?;
-            let upgd_rep = ev.evaluate(
-                &noisy_net,
-                &upgd.perturbation.to_tensor(&Device::Cpu)?,
-                clip,
-            )?;
-            let base_ref = best.fooling_ref;
-            noise_training = serde_json::json!({
-                "sigma": p.noise_sigma, "epochs": p.noise_epochs, "train_seconds": secs,
-                "clean_accuracy": acc, "undefended_clean_accuracy": lenet.test_accuracy,
-                "sv_layer": best.layer, "sv_q": best.q,
-                "sv_fooling": sv_rep.fooling_rate, "undefended_sv_fooling": base_ref,
-                "upgd_fooling": upgd_rep.fooling_rate, "undefended_upgd_fooling": lenet.upgd_fooling,
-                "upgd_accuracy": upgd_rep.perturbed_accuracy,
-            });
-            rows.push(Row {
-                quantity: format!(
-                    "{ds_label} LeNet trained with Gaussian noise σ = {}: clean acc / white-box SV-UAP / universal PGD fooling at ε = {}",
-                    p.noise_sigma, p.eps_ref
-                ),
-                paper: "spec calibration (F-MNIST CNN, σ = 0.2): 86.7% clean (vs 89.5%); universal PGD at ε = 0.2: 58.4% (vs 73.0%)".into(),
-                ours: format!(
-                    "{} (vs {}); SV-UAP {} (vs {}); universal PGD {} (vs {})",
-                    pct(acc), pct(lenet.test_accuracy), pct(sv_rep.fooling_rate), pct(base_ref),
-                    pct(upgd_rep.fooling_rate), pct(lenet.upgd_fooling)
-                ),
-                note: "white-box: perturbations rebuilt on the noise-trained model".into(),
-            });
-        }
-
-        if d == 0 {
-            mark(&mut phases, format!("{ds_label}: Gaussian-noise training"));
-        }
-        // Papernot substitute attack on the MNIST LeNet, in each planned setting.
-        if ds == DatasetName::Mnist || (d + 1 == p.datasets.len() && substitute.is_null()) {
-            let mut runs = Vec::new();
-            for &(seeds, rounds, epochs) in &p.substitute {
-                let held_out = data.test.len().saturating_sub(p.eval_images).min(seeds);
-                if held_out == 0 {
-                    continue;
-                }
-                let seed_set = slice_set(&data.test, p.eval_images, held_out)?;
-                let mut sub_cfg = ModelConfig::new(ModelKind::Mlp, trained[0].net.input());
-                sub_cfg.mlp_widths = vec![200, 200];
-                let cfg = SubstituteConfig {
-                    rounds,
-                    train: TrainConfig {
-                        epochs,
-                        batch_size: 32,
-                        ..TrainConfig::default()
-                    },
-                    ..SubstituteConfig::default()
-                };
-                let t = Instant::now();
-                let rep = substitute_attack(&trained[0].net, &seed_set, &eval, &sub_cfg, &cfg)?;
-                rows.push(Row {
-                    quantity: format!(
-                        "{ds_label}: substitute black-box attack on LeNet (MLP 200-200 substitute, {held_out} seed images, {rounds} rounds of {epochs} epochs, λ = {}, FGSM ε = {})",
-                        cfg.lambda, cfg.fgsm_eps
-                    ),
-                    paper: "Papernot et al.: 84.24% of MetaMind's adversarial examples misclassified after 6,400 queries; cleverhans tests: oracle accuracy on transferred examples < 20% (1,000 seeds, 1 round, weak 2-epoch oracle) and < 70% (400 seeds, 2 rounds); spec: < 30%".into(),
-                    ours: format!(
-                        "oracle accuracy clean {} → transferred {} ({} queries); substitute accuracy {}",
-                        pct(rep.oracle_clean_accuracy), pct(rep.oracle_adversarial_accuracy),
-                        rep.oracle_queries, pct(rep.substitute_accuracy)
-                    ),
-                    note: format!("{provenance}; labels only from the oracle; {:.1} s", t.elapsed().as_secs_f64()),
-                });
-                runs.push(serde_json::json!({
-                    "seed_images": held_out, "rounds": rounds, "epochs": epochs, "lambda": cfg.lambda,
-                    "seconds": t.elapsed().as_secs_f64(), "report": rep,
-                }));
-            }
-            substitute = serde_json::json!({ "dataset": ds_label, "runs": runs });
-        }
-        mark(&mut phases, format!("{ds_label}: substitute attack"));
-        records.extend(trained.into_iter().map(|t| t.record));
+        self.phases.push((label, secs));
+        self.clock = Instant::now();
     }
+}
 
-    // Per-model rows.
-    for r in &records {
-        let b = &r.sv[r.best_sv];
-        let at = |v: &[(f64, f64)], eps: f64| {
-            v.iter()
-                .find(|(e, _)| (e - eps).abs() < 1e-12)
-                .map(|x| x.1)
-                .unwrap_or(f64::NAN)
-        };
+/// What the data sets contribute to the result, in the order they were run.
+struct Collected {
+    records: Vec<ModelRecord>,
+    transfer: Vec<serde_json::Value>,
+    defence_rows: Vec<DefenceRow>,
+    figures: Vec<Figure>,
+    rows: Vec<Row>,
+    provenances: Vec<&'static str>,
+    noise_training: serde_json::Value,
+    substitute: serde_json::Value,
+    clock: PhaseClock,
+}
+
+impl Collected {
+    /// Nothing collected yet; the phase clock starts now.
+    fn start() -> Self {
+        Self {
+            records: Vec::new(),
+            transfer: Vec::new(),
+            defence_rows: Vec::new(),
+            figures: Vec::new(),
+            rows: Vec::new(),
+            provenances: Vec::new(),
+            noise_training: serde_json::Value::Null,
+            substitute: serde_json::Value::Null,
+            clock: PhaseClock::start(),
+        }
+    }
+}
+
+/// Trains and attacks the three architectures on data set number `d`, marking one phase per network.
+fn train_and_attack_all(
+    ctx: &Context,
+    p: &Plan,
+    d: usize,
+    ds_label: &str,
+    train_full: &Dataset,
+    eval: &Dataset,
+    clock: &mut PhaseClock,
+) -> Result<Vec<Trained>> {
+    let mut trained: Vec<Trained> = Vec::new();
+    for (a, &kind) in ARCHS.iter().enumerate() {
+        let train_set = train_full.take(p.train[a].images)?;
+        let (net, _model, acc, secs) =
+            train_model(ctx, ds_label, kind, &train_set, eval, &p.train[a], None)?;
+        let extra: &[f64] = if d == 0 { &p.extra_q } else { &[] };
+        let t = attack_model(
+            ctx, p, ds_label, kind, net, acc, secs, &train_set, eval, extra,
+        )?;
+        clock.mark(format!("{ds_label} {kind}: training and attacks"));
+        trained.push(t);
+    }
+    Ok(trained)
+}
+
+/// Transfer tables at ε_ref: rows = source (perturbation built on), columns = target; the JSON record and
+/// one row per source network.
+fn transfer_tables(
+    p: &Plan,
+    ds_label: &str,
+    provenance: &str,
+    trained: &[Trained],
+    eval: &Dataset,
+) -> Result<(serde_json::Value, Vec<Row>)> {
+    let clip = Clip::default();
+    let evs: Vec<FoolingEvaluator> = trained
+        .iter()
+        .map(|t| FoolingEvaluator::new(&t.net, &eval.images, None))
+        .collect::<adversarial::Result<_>>()?;
+    let mut table_sv = vec![vec![0.0; 3]; 3];
+    let mut table_upgd = vec![vec![0.0; 3]; 3];
+    for (s, src) in trained.iter().enumerate() {
+        let v_sv = src.sv[src.record.best_sv].affine(p.eps_ref, 0.0)?;
+        for (t, tgt) in trained.iter().enumerate() {
+            table_sv[s][t] = evs[t].evaluate(&tgt.net, &v_sv, clip)?.fooling_rate;
+            table_upgd[s][t] = evs[t].evaluate(&tgt.net, &src.upgd, clip)?.fooling_rate;
+        }
+    }
+    let json = serde_json::json!({
+        "dataset": ds_label, "eps": p.eps_ref, "archs": ARCHS.map(|k| k.to_string()),
+        "sv_uap": table_sv, "universal_pgd": table_upgd,
+    });
+    let mut rows = Vec::new();
+    for s in 0..3 {
         rows.push(Row {
             quantity: format!(
-                "{} {} ({} train images, {} epochs, test acc {}): fooling at ℓ∞ ε = {} (clipped)",
-                r.dataset,
-                r.arch,
-                r.train_images,
-                r.epochs,
-                pct(r.test_accuracy),
-                p.eps_ref
+                "{ds_label}: SV-UAP transfer from {} to [lenet, vgg-small, resnet-small], ε = {}",
+                ARCHS[s], p.eps_ref
             ),
-            paper: "ImageNet, ε = 10/255: SV-UAP 44–60% (VGG/ResNet), UAP 78–93%, random ≈ 10%"
-                .into(),
-            ours: format!(
-                "SV-UAP {} ({} q={}); random {}; constant +ε/2 {}; UAP {}; universal PGD {}; FGSM (per image) {}",
-                pct(at(&b.fooling, p.eps_ref)),
-                b.layer,
-                b.q,
-                pct(at(&r.random, p.eps_ref)),
-                pct(r.shift_fooling),
-                pct(r.uap_fooling),
-                pct(r.upgd_fooling),
-                pct(at(&r.fgsm, p.eps_ref))
+            paper: format!(
+                "{} → [VGG-16, VGG-19, ResNet50]: {}",
+                PAPER_NETS[s],
+                PAPER_TRANSFER[s].map(pct).join(", ")
             ),
+            ours: table_sv[s]
+                .iter()
+                .map(|&x| pct(x))
+                .collect::<Vec<_>>()
+                .join(", "),
             note: format!(
-                "unclipped: SV-UAP {}, UAP {}, universal PGD {}{}",
-                pct(b.fooling_unclipped_ref),
-                pct(r.uap_fooling_unclipped),
-                pct(r.upgd_fooling_unclipped),
-                if p.eps_grid.iter().any(|&e| (e - 10.0 / 255.0).abs() < 1e-12) {
-                    format!(
-                        "; at the papers' ε = 10/255: SV-UAP {} vs random {}",
-                        pct(at(&b.fooling, 10.0 / 255.0)),
-                        pct(at(&r.random, 10.0 / 255.0))
-                    )
-                } else {
-                    String::new()
-                }
+                "{provenance}; paper: ImageNet, ε = 10/255; universal PGD row: {}",
+                table_upgd[s]
+                    .iter()
+                    .map(|&x| pct(x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
-        rows.push(Row {
-            quantity: format!("{} {}: DeepFool (ℓ2, overshoot 0.02, 10 classes) on {} correctly classified test images", r.dataset, r.arch, r.deepfool_correct),
-            paper: "LeNet MNIST: ρ_adv = 0.20; flips ~100%".into(),
-            ours: format!(
-                "flipped {}, median ‖r‖₂ {:.3}, median ‖r‖∞ {:.3}, ρ_adv {:.3}, {:.1} iterations",
-                pct(r.deepfool_fooled_fraction), r.deepfool_median_l2, r.deepfool_median_linf,
-                r.deepfool_rho, r.deepfool_mean_iterations
-            ),
-            note: format!("{:.1} s", r.deepfool_seconds),
+    }
+    Ok((json, rows))
+}
+
+/// Figure: fooling rate against ε of each network's best SV-UAP and of random ±ε signs.
+fn fooling_vs_eps_figure(ctx: &Context, ds_label: &str, trained: &[Trained]) -> Result<Figure> {
+    let mut series = Vec::new();
+    for t in trained {
+        let r = &t.record;
+        let b = &r.sv[r.best_sv];
+        series.push(Series {
+            name: format!("{} SV-UAP {} q={}", r.arch, b.layer, b.q),
+            points: b.fooling.clone(),
         });
-        rows.push(Row {
-            quantity: format!(
-                "{} {}: Spearman correlation of σ and fooling across {} layers (q = {})",
-                r.dataset,
-                r.arch,
-                p.layers[ARCHS.iter().position(|k| k.as_str() == r.arch).unwrap_or(0)].len(),
-                p.layer_q
-            ),
-            paper: "positive (VGG-19 on ImageNet)".into(),
-            ours: format!("{:.2}", r.sigma_fooling_spearman),
-            note: r
+        series.push(Series {
+            name: format!("{} random ±ε", r.arch),
+            points: r.random.clone(),
+        });
+    }
+    let fig = format!("fooling_vs_eps_{ds_label}.svg");
+    curve_chart(
+        &ctx.out.join(&fig),
+        &format!("{ds_label}: fooling rate vs ℓ∞ ε (held-out, clipped)"),
+        "ε (ℓ∞, [0, 1] pixels)",
+        "fooling rate",
+        &series,
+    )?;
+    Ok(Figure::new(
+        fig,
+        format!(
+            "{ds_label}: share of held-out images whose predicted class changes under the perturbation, against its ℓ∞ budget ε — for each network the best SV-UAP layer and random ±ε signs of the same norm."
+        ),
+    ))
+}
+
+/// Figure: each layer's (∞, q)-singular value against the fooling rate of its SV-UAP at ε_ref.
+fn sigma_vs_fooling_figure(
+    ctx: &Context,
+    p: &Plan,
+    ds_label: &str,
+    trained: &[Trained],
+) -> Result<Figure> {
+    let scatter: Vec<Series> = trained
+        .iter()
+        .map(|t| Series {
+            name: t.record.arch.clone(),
+            points: t
+                .record
                 .sv
                 .iter()
                 .filter(|s| s.q == p.layer_q)
-                .map(|s| {
-                    format!(
-                        "{} σ={:.3e} {}",
-                        s.layer,
-                        s.singular_value,
-                        pct(s.fooling_ref)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
-        });
+                .map(|s| (s.singular_value.max(1e-30).log10(), s.fooling_ref))
+                .collect(),
+        })
+        .collect();
+    let fig = format!("sigma_vs_fooling_{ds_label}.svg");
+    scatter_chart(
+        &ctx.out.join(&fig),
+        &format!(
+            "{ds_label}: (∞,{})-singular value vs fooling at ε = {}, one point per layer",
+            p.layer_q, p.eps_ref
+        ),
+        "log10 σ (stacked Jacobian of the layer, 64 images)",
+        "fooling rate",
+        &scatter,
+    )?;
+    Ok(Figure::new(
+        fig,
+        format!(
+            "{ds_label}: the (∞,{})-singular value of each hidden layer's stacked Jacobian against the fooling rate of its SV-UAP at ε = {} (one point per layer and network).",
+            p.layer_q, p.eps_ref
+        ),
+    ))
+}
+
+/// Figure: the perturbations themselves, one row per network (SV-UAP per layer, UAP, universal PGD).
+fn perturbations_figure(
+    ctx: &Context,
+    p: &Plan,
+    ds_label: &str,
+    trained: &[Trained],
+) -> Result<Figure> {
+    let mut tiles = Vec::new();
+    for t in trained {
+        for (i, s) in t.record.sv.iter().enumerate() {
+            if s.q == p.layer_q {
+                tiles.push(t.sv[i].affine(p.eps_ref, 0.0)?);
+            }
+        }
+        tiles.push(t.uap.clone());
+        tiles.push(t.upgd.clone());
     }
+    let ncols = p.layers[0].len() + 2;
+    let fig = format!("perturbations_{ds_label}.png");
+    // Rows: LeNet, VGG-small, ResNet-small; columns: SV-UAP per layer (q = layer_q), UAP, universal
+    // PGD; grey = 0, white = +ε, black = −ε; enlarged ×4.
+    let grid = nn_core::layers::upsample_nearest2d(&display(&tiles, p.eps_ref)?, 4)?;
+    let mut cols: Vec<String> = (1..=ncols - 2).map(|k| format!("SV-UAP L{k}")).collect();
+    cols.extend(["UAP".to_string(), "universal PGD".to_string()]);
+    let row_captions: Vec<String> = trained
+        .iter()
+        .map(|t| {
+            let layers: Vec<&str> = t
+                .record
+                .sv
+                .iter()
+                .filter(|s| s.q == p.layer_q)
+                .map(|s| s.layer.as_str())
+                .collect();
+            format!("{} (L: {})", t.record.arch, layers.join(", "))
+        })
+        .collect();
+    let captions = Captions {
+        title: format!(
+            "{ds_label}: perturbations at ε = {}, SV-UAP q = {} (grey 0, white +ε, black −ε)",
+            p.eps_ref, p.layer_q
+        ),
+        rows: row_captions,
+        cols,
+    };
+    save_captioned_grid(&grid, ncols, &captions, &ctx.out.join(&fig))?;
+    Ok(Figure::new(
+        fig,
+        format!(
+            "{}. Rows: the network the perturbation was computed on; columns: SV-UAP of each layer, UAP, universal PGD.",
+            captions.title
+        ),
+    ))
+}
+
+/// Figure: eight held-out images without and with LeNet's best SV-UAP.
+fn examples_figure(
+    ctx: &Context,
+    p: &Plan,
+    ds_label: &str,
+    trained: &[Trained],
+    eval: &Dataset,
+) -> Result<Figure> {
+    let examples = eval.images.narrow(0, 8, 8)?;
+    let best = &trained[0];
+    let best_sv = &best.record.sv[best.record.best_sv];
+    let v = best.sv[best.record.best_sv].affine(p.eps_ref, 0.0)?;
+    let perturbed = Clip::default().apply(&examples.broadcast_add(&v)?)?;
+    let fig = format!("examples_{ds_label}.png");
+    let grid = Tensor::cat(&[&examples, &perturbed], 0)?;
+    let captions = Captions {
+        title: format!(
+            "{ds_label}, {}: held-out images without and with the SV-UAP of layer {} (q = {}, ε = {})",
+            best.record.arch, best_sv.layer, best_sv.q, p.eps_ref
+        ),
+        rows: vec!["clean".into(), "+ SV-UAP".into()],
+        cols: (9..=16).map(|k| format!("test #{k}")).collect(),
+    };
+    save_captioned_grid(&grid, 8, &captions, &ctx.out.join(&fig))?;
+    Ok(Figure::new(fig, format!("{}.", captions.title)))
+}
+
+/// The data set's figures: fooling vs ε; σ vs fooling; perturbation pictures.
+fn dataset_figures(
+    ctx: &Context,
+    p: &Plan,
+    ds_label: &str,
+    trained: &[Trained],
+    eval: &Dataset,
+) -> Result<Vec<Figure>> {
+    Ok(vec![
+        fooling_vs_eps_figure(ctx, ds_label, trained)?,
+        sigma_vs_fooling_figure(ctx, p, ds_label, trained)?,
+        perturbations_figure(ctx, p, ds_label, trained)?,
+        examples_figure(ctx, p, ds_label, trained, eval)?,
+    ])
+}
+
+/// Input-transform defences (non-adaptive: perturbations built on the bare model): accuracy of each
+/// network under each transform, clean and with its SV-UAP, universal PGD and random signs.
+fn input_transform_defences(
+    p: &Plan,
+    ds_label: &str,
+    trained: &[Trained],
+    eval: &Dataset,
+) -> Result<Vec<DefenceRow>> {
+    let clip = Clip::default();
+    let mut defence_rows = Vec::new();
+    let dset = eval.take(p.defence_images)?;
+    let labels = dset.labels_vec()?;
+    let (c, h, w) = eval.image_shape();
+    let rand_v = random_perturbation(&[c, h, w], Norm::Inf, p.eps_ref, 7)?;
+    let transforms = [
+        None,
+        Some(InputTransform::BitDepth { bits: 2 }),
+        Some(InputTransform::Median { window: 3 }),
+        Some(InputTransform::Jpeg { quality: 50 }),
+        Some(InputTransform::GaussianNoise {
+            sigma: 0.1,
+            seed: 3,
+        }),
+    ];
+    for t in trained {
+        let sv_v = t.sv[t.record.best_sv].affine(p.eps_ref, 0.0)?;
+        for tr in transforms {
+            let on = |v: Option<&Tensor>| -> Result<f64> {
+                let x = match v {
+                    Some(v) => clip.apply(&dset.images.broadcast_add(v)?)?,
+                    None => dset.images.clone(),
+                };
+                Ok(match tr {
+                    None => accuracy(&t.net, &x, &labels)?,
+                    Some(tr) => accuracy(
+                        &Defended {
+                            model: &t.net,
+                            transform: tr,
+                        },
+                        &x,
+                        &labels,
+                    )?,
+                })
+            };
+            defence_rows.push(DefenceRow {
+                dataset: ds_label.to_string(),
+                arch: t.record.arch.clone(),
+                defence: tr.map(|t| t.label()).unwrap_or_else(|| "none".into()),
+                clean_accuracy: on(None)?,
+                sv_accuracy: on(Some(&sv_v))?,
+                upgd_accuracy: on(Some(&t.upgd))?,
+                random_accuracy: on(Some(&rand_v))?,
+            });
+        }
+    }
+    Ok(defence_rows)
+}
+
+/// White-box attacks on the noise-trained LeNet: SV-UAP of `best`'s layer and q (sign chosen on the
+/// build images) and universal PGD, both at ε_ref on the held-out images.
+fn attack_noisy_net(
+    p: &Plan,
+    noisy_net: &Net,
+    best: &SvRecord,
+    train_set: &Dataset,
+    eval: &Dataset,
+) -> Result<(FoolingReport, FoolingReport)> {
+    let clip = Clip::default();
+    let eval_labels = eval.labels_vec()?;
+    let ev = FoolingEvaluator::new(noisy_net, &eval.images, Some(&eval_labels))?;
+    let build = train_set.images.narrow(0, 0, p.build_images)?;
+    let r = sv_uap(
+        noisy_net,
+        &build,
+        &best.layer,
+        &PowerConfig {
+            q: Norm::L(best.q),
+            max_iter: p.power_iters,
+            ..PowerConfig::default()
+        },
+    )?;
+    let unit = r.vector.to_tensor(&Device::Cpu)?;
+    let bev = FoolingEvaluator::new(noisy_net, &build, None)?;
+    let plus = bev
+        .evaluate(noisy_net, &unit.affine(p.eps_ref, 0.0)?, clip)?
+        .fooling_rate;
+    let minus = bev
+        .evaluate(noisy_net, &unit.affine(-p.eps_ref, 0.0)?, clip)?
+        .fooling_rate;
+    let unit = if minus > plus { unit.neg()? } else { unit };
+    let sv_rep = ev.evaluate(noisy_net, &unit.affine(p.eps_ref, 0.0)?, clip)?;
+    let upgd = universal_pgd(
+        noisy_net,
+        &train_set
+            .images
+            .narrow(0, 0, p.upgd_images.min(train_set.len()))?,
+        None,
+        &upgd_config(p),
+        None,
+    )?;
+    let upgd_rep = ev.evaluate(noisy_net, &upgd.perturbation.to_tensor(&Device::Cpu)?, clip)?;
+    Ok((sv_rep, upgd_rep))
+}
+
+/// Gaussian-noise training of LeNet; white-box SV-UAP (same layer and q) and universal PGD: the JSON
+/// record and its row.
+fn gaussian_noise_training(
+    ctx: &Context,
+    p: &Plan,
+    ds_label: &str,
+    train_full: &Dataset,
+    eval: &Dataset,
+    lenet: &ModelRecord,
+) -> Result<(serde_json::Value, Row)> {
+    let best = &lenet.sv[lenet.best_sv];
+    let train_set = train_full.take(p.train[0].images)?;
+    let (noisy_net, _m, acc, secs) = train_model(
+        ctx,
+        ds_label,
+        ModelKind::Lenet,
+        &train_set,
+        eval,
+        &Recipe {
+            epochs: p.noise_epochs,
+            ..p.train[0]
+        },
+        Some(p.noise_sigma),
+    )?;
+    let (sv_rep, upgd_rep) = attack_noisy_net(p, &noisy_net, best, &train_set, eval)?;
+    let base_ref = best.fooling_ref;
+    let json = serde_json::json!({
+        "sigma": p.noise_sigma, "epochs": p.noise_epochs, "train_seconds": secs,
+        "clean_accuracy": acc, "undefended_clean_accuracy": lenet.test_accuracy,
+        "sv_layer": best.layer, "sv_q": best.q,
+        "sv_fooling": sv_rep.fooling_rate, "undefended_sv_fooling": base_ref,
+        "upgd_fooling": upgd_rep.fooling_rate, "undefended_upgd_fooling": lenet.upgd_fooling,
+        "upgd_accuracy": upgd_rep.perturbed_accuracy,
+    });
+    let row = Row {
+        quantity: format!(
+            "{ds_label} LeNet trained with Gaussian noise σ = {}: clean acc / white-box SV-UAP / universal PGD fooling at ε = {}",
+            p.noise_sigma, p.eps_ref
+        ),
+        paper: "spec calibration (F-MNIST CNN, σ = 0.2): 86.7% clean (vs 89.5%); universal PGD at ε = 0.2: 58.4% (vs 73.0%)".into(),
+        ours: format!(
+            "{} (vs {}); SV-UAP {} (vs {}); universal PGD {} (vs {})",
+            pct(acc), pct(lenet.test_accuracy), pct(sv_rep.fooling_rate), pct(base_ref),
+            pct(upgd_rep.fooling_rate), pct(lenet.upgd_fooling)
+        ),
+        note: "white-box: perturbations rebuilt on the noise-trained model".into(),
+    };
+    Ok((json, row))
+}
+
+/// Papernot substitute attack on `oracle` (the LeNet), in each planned setting, with seed images from the
+/// test images after the evaluation set: the JSON record and one row per setting.
+fn substitute_attacks(
+    p: &Plan,
+    ds_label: &str,
+    provenance: &str,
+    test: &Dataset,
+    eval: &Dataset,
+    oracle: &Net,
+) -> Result<(serde_json::Value, Vec<Row>)> {
+    let mut rows = Vec::new();
+    let mut runs = Vec::new();
+    for &(seeds, rounds, epochs) in &p.substitute {
+        let held_out = test.len().saturating_sub(p.eval_images).min(seeds);
+        if held_out == 0 {
+            continue;
+        }
+        let seed_set = slice_set(test, p.eval_images, held_out)?;
+        let mut sub_cfg = ModelConfig::new(ModelKind::Mlp, oracle.input());
+        sub_cfg.mlp_widths = vec![200, 200];
+        let cfg = SubstituteConfig {
+            rounds,
+            train: TrainConfig {
+                epochs,
+                batch_size: 32,
+                ..TrainConfig::default()
+            },
+            ..SubstituteConfig::default()
+        };
+        let t = Instant::now();
+        let rep = substitute_attack(oracle, &seed_set, eval, &sub_cfg, &cfg)?;
+        rows.push(Row {
+            quantity: format!(
+                "{ds_label}: substitute black-box attack on LeNet (MLP 200-200 substitute, {held_out} seed images, {rounds} rounds of {epochs} epochs, λ = {}, FGSM ε = {})",
+                cfg.lambda, cfg.fgsm_eps
+            ),
+            paper: "Papernot et al.: 84.24% of MetaMind's adversarial examples misclassified after 6,400 queries; cleverhans tests: oracle accuracy on transferred examples < 20% (1,000 seeds, 1 round, weak 2-epoch oracle) and < 70% (400 seeds, 2 rounds); spec: < 30%".into(),
+            ours: format!(
+                "oracle accuracy clean {} → transferred {} ({} queries); substitute accuracy {}",
+                pct(rep.oracle_clean_accuracy), pct(rep.oracle_adversarial_accuracy),
+                rep.oracle_queries, pct(rep.substitute_accuracy)
+            ),
+            note: format!("{provenance}; labels only from the oracle; {:.1} s", t.elapsed().as_secs_f64()),
+        });
+        runs.push(serde_json::json!({
+            "seed_images": held_out, "rounds": rounds, "epochs": epochs, "lambda": cfg.lambda,
+            "seconds": t.elapsed().as_secs_f64(), "report": rep,
+        }));
+    }
+    Ok((
+        serde_json::json!({ "dataset": ds_label, "runs": runs }),
+        rows,
+    ))
+}
+
+/// Everything done on data set number `d`: training and attacks, transfer tables, figures, (first data set)
+/// defences and Gaussian-noise training, (MNIST) the substitute attack.
+fn run_dataset(
+    ctx: &Context,
+    p: &Plan,
+    d: usize,
+    ds: DatasetName,
+    out: &mut Collected,
+) -> Result<()> {
+    let data = load_data_or_generated(ds, ctx.data_dir.as_deref())?;
+    let provenance = data.train.provenance.label();
+    out.provenances.push(provenance);
+    let ds_label = if data.train.provenance == Provenance::Generated {
+        "generated".to_string()
+    } else {
+        ds.as_str().to_string()
+    };
+    let eval = data.test.take(p.eval_images)?;
+    let trained = train_and_attack_all(ctx, p, d, &ds_label, &data.train, &eval, &mut out.clock)?;
+
+    let (transfer, rows) = transfer_tables(p, &ds_label, provenance, &trained, &eval)?;
+    out.transfer.push(transfer);
+    out.rows.extend(rows);
+    out.clock.mark(format!("{ds_label}: transfer tables"));
+
+    out.figures
+        .extend(dataset_figures(ctx, p, &ds_label, &trained, &eval)?);
+    out.clock.mark(format!("{ds_label}: figures"));
+
+    if d == 0 {
+        out.defence_rows
+            .extend(input_transform_defences(p, &ds_label, &trained, &eval)?);
+        out.clock
+            .mark(format!("{ds_label}: input-transform defences"));
+        let (noise, row) =
+            gaussian_noise_training(ctx, p, &ds_label, &data.train, &eval, &trained[0].record)?;
+        out.noise_training = noise;
+        out.rows.push(row);
+        out.clock
+            .mark(format!("{ds_label}: Gaussian-noise training"));
+    }
+
+    // Papernot substitute attack on the MNIST LeNet, in each planned setting.
+    if ds == DatasetName::Mnist || (d + 1 == p.datasets.len() && out.substitute.is_null()) {
+        let (substitute, rows) =
+            substitute_attacks(p, &ds_label, provenance, &data.test, &eval, &trained[0].net)?;
+        out.substitute = substitute;
+        out.rows.extend(rows);
+    }
+    out.clock.mark(format!("{ds_label}: substitute attack"));
+    out.records.extend(trained.into_iter().map(|t| t.record));
+    Ok(())
+}
+
+/// The value at `eps` of an (ε, value) curve, NaN when `eps` is not on it.
+fn at_eps(v: &[(f64, f64)], eps: f64) -> f64 {
+    v.iter()
+        .find(|(e, _)| (e - eps).abs() < 1e-12)
+        .map(|x| x.1)
+        .unwrap_or(f64::NAN)
+}
+
+/// Row: one model's fooling rates at ε_ref, every universal attack and the references.
+fn fooling_row(p: &Plan, r: &ModelRecord) -> Row {
+    let b = &r.sv[r.best_sv];
+    Row {
+        quantity: format!(
+            "{} {} ({} train images, {} epochs, test acc {}): fooling at ℓ∞ ε = {} (clipped)",
+            r.dataset,
+            r.arch,
+            r.train_images,
+            r.epochs,
+            pct(r.test_accuracy),
+            p.eps_ref
+        ),
+        paper: "ImageNet, ε = 10/255: SV-UAP 44–60% (VGG/ResNet), UAP 78–93%, random ≈ 10%".into(),
+        ours: format!(
+            "SV-UAP {} ({} q={}); random {}; constant +ε/2 {}; UAP {}; universal PGD {}; FGSM (per image) {}",
+            pct(at_eps(&b.fooling, p.eps_ref)),
+            b.layer,
+            b.q,
+            pct(at_eps(&r.random, p.eps_ref)),
+            pct(r.shift_fooling),
+            pct(r.uap_fooling),
+            pct(r.upgd_fooling),
+            pct(at_eps(&r.fgsm, p.eps_ref))
+        ),
+        note: format!(
+            "unclipped: SV-UAP {}, UAP {}, universal PGD {}{}",
+            pct(b.fooling_unclipped_ref),
+            pct(r.uap_fooling_unclipped),
+            pct(r.upgd_fooling_unclipped),
+            if p.eps_grid.iter().any(|&e| (e - 10.0 / 255.0).abs() < 1e-12) {
+                format!(
+                    "; at the papers' ε = 10/255: SV-UAP {} vs random {}",
+                    pct(at_eps(&b.fooling, 10.0 / 255.0)),
+                    pct(at_eps(&r.random, 10.0 / 255.0))
+                )
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// Row: one model's per-image DeepFool reference.
+fn deepfool_row(r: &ModelRecord) -> Row {
+    Row {
+        quantity: format!(
+            "{} {}: DeepFool (ℓ2, overshoot 0.02, 10 classes) on {} correctly classified test images",
+            r.dataset, r.arch, r.deepfool_correct
+        ),
+        paper: "LeNet MNIST: ρ_adv = 0.20; flips ~100%".into(),
+        ours: format!(
+            "flipped {}, median ‖r‖₂ {:.3}, median ‖r‖∞ {:.3}, ρ_adv {:.3}, {:.1} iterations",
+            pct(r.deepfool_fooled_fraction),
+            r.deepfool_median_l2,
+            r.deepfool_median_linf,
+            r.deepfool_rho,
+            r.deepfool_mean_iterations
+        ),
+        note: format!("{:.1} s", r.deepfool_seconds),
+    }
+}
+
+/// Row: one model's Spearman correlation of σ and fooling over the layer sweep, with the sweep itself.
+fn spearman_row(p: &Plan, r: &ModelRecord) -> Row {
+    Row {
+        quantity: format!(
+            "{} {}: Spearman correlation of σ and fooling across {} layers (q = {})",
+            r.dataset,
+            r.arch,
+            p.layers[ARCHS.iter().position(|k| k.as_str() == r.arch).unwrap_or(0)].len(),
+            p.layer_q
+        ),
+        paper: "positive (VGG-19 on ImageNet)".into(),
+        ours: format!("{:.2}", r.sigma_fooling_spearman),
+        note: r
+            .sv
+            .iter()
+            .filter(|s| s.q == p.layer_q)
+            .map(|s| {
+                format!(
+                    "{} σ={:.3e} {}",
+                    s.layer,
+                    s.singular_value,
+                    pct(s.fooling_ref)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// One row per attacked model and data set: accuracy under each input-transform defence.
+fn defence_summary_rows(p: &Plan, defence_rows: &[DefenceRow]) -> Vec<Row> {
+    let mut rows = Vec::new();
     let mut seen_defended: Vec<(String, String)> = Vec::new();
-    for dr in &defence_rows {
+    for dr in defence_rows {
         let key = (dr.dataset.clone(), dr.arch.clone());
         if seen_defended.contains(&key) {
             continue;
@@ -1249,20 +1569,52 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         });
         seen_defended.push(key);
     }
+    rows
+}
 
-    notes.push(format!(
-        "SV-UAP: p = ∞, q as listed, power method ≤ {} iterations on {} training images; the sign of ±v is chosen by the fooling rate on those build images; fooling rates on {} held-out test images, clipped to [0, 1] unless marked; random baseline = mean over {} seeds of random ±ε sign vectors.",
-        p.power_iters, p.build_images, p.eval_images, p.random_seeds
-    ));
-    notes.push(format!(
-        "UAP: ξ = {} (ℓ∞), {} training images, ≤ {} passes, DeepFool batched in chunks of {} against the same v (chunk 1 = the exact sequential algorithm); universal PGD: {} steps of ε/10 on batches of {} from {} training images.",
-        p.eps_ref, p.uap_images, p.uap_passes, p.uap_chunk, p.upgd_steps, p.upgd_batch, p.upgd_images
-    ));
-    notes.push(format!(
-        "Training (first training images, batch 64): LeNet {}; VGG-small {}; ResNet-small {}; RAYON_NUM_THREADS = {threads}.",
-        p.train[0].label(), p.train[1].label(), p.train[2].label()
-    ));
-    notes.push("Transfer tables: rows = the network the perturbation was built on, columns = the network attacked (the UAP paper's convention). The paper's numbers are ImageNet VGG/ResNet at ε = 10/255; ours are 28×28 grey images at a larger ε, where the same ε fools far less.".into());
+/// The notes on the methods and settings of the run.
+fn method_notes(p: &Plan, threads: &str) -> Vec<String> {
+    vec![
+        format!(
+            "SV-UAP: p = ∞, q as listed, power method ≤ {} iterations on {} training images; the sign of ±v is chosen by the fooling rate on those build images; fooling rates on {} held-out test images, clipped to [0, 1] unless marked; random baseline = mean over {} seeds of random ±ε sign vectors.",
+            p.power_iters, p.build_images, p.eval_images, p.random_seeds
+        ),
+        format!(
+            "UAP: ξ = {} (ℓ∞), {} training images, ≤ {} passes, DeepFool batched in chunks of {} against the same v (chunk 1 = the exact sequential algorithm); universal PGD: {} steps of ε/10 on batches of {} from {} training images.",
+            p.eps_ref, p.uap_images, p.uap_passes, p.uap_chunk, p.upgd_steps, p.upgd_batch, p.upgd_images
+        ),
+        format!(
+            "Training (first training images, batch 64): LeNet {}; VGG-small {}; ResNet-small {}; RAYON_NUM_THREADS = {threads}.",
+            p.train[0].label(), p.train[1].label(), p.train[2].label()
+        ),
+        "Transfer tables: rows = the network the perturbation was built on, columns = the network attacked (the UAP paper's convention). The paper's numbers are ImageNet VGG/ResNet at ε = 10/255; ours are 28×28 grey images at a larger ε, where the same ε fools far less.".into(),
+    ]
+}
+
+/// Runs the experiment.
+pub fn run(ctx: &Context) -> Result<ExperimentResult> {
+    let p = plan(ctx.profile);
+    let mut notes = Vec::new();
+    if ctx.device.choice != nn_core::device::DeviceChoice::Cpu {
+        let note = "runs on the CPU whatever --device says: the attacks keep perturbations on the host (issue 13)";
+        if !ctx.quiet {
+            eprintln!("   note: universal perturbations {note}");
+        }
+        notes.push(format!("This experiment {note}."));
+    }
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
+    let mut out = Collected::start();
+    for (d, &ds) in p.datasets.iter().enumerate() {
+        run_dataset(ctx, &p, d, ds, &mut out)?;
+    }
+
+    let mut rows = out.rows;
+    for r in &out.records {
+        rows.extend([fooling_row(&p, r), deepfool_row(r), spearman_row(&p, r)]);
+    }
+    rows.extend(defence_summary_rows(&p, &out.defence_rows));
+    notes.extend(method_notes(&p, &threads));
+    let mut provenances = out.provenances;
     if provenances.iter().any(|p| p.contains("generated")) {
         notes.push("Some numbers come from GENERATED data (real data not found): not comparable with the papers.".into());
     }
@@ -1274,13 +1626,13 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         profile: ctx.profile,
         data: provenances.join(" + "),
         rows,
-        figures,
+        figures: out.figures,
         notes,
         seconds: 0.0,
         details: serde_json::json!({
-            "models": records, "transfer": transfer, "defences": defence_rows,
-            "noise_training": noise_training, "substitute": substitute,
-            "eps_grid": p.eps_grid, "eps_ref": p.eps_ref, "phase_seconds": phases,
+            "models": out.records, "transfer": out.transfer, "defences": out.defence_rows,
+            "noise_training": out.noise_training, "substitute": out.substitute,
+            "eps_grid": p.eps_grid, "eps_ref": p.eps_ref, "phase_seconds": out.clock.phases,
         }),
     })
 }

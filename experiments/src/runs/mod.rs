@@ -4,4 +4,3 @@
 pub mod capacity;
 pub mod classifier;
 pub mod dip;
-pub mod gan;

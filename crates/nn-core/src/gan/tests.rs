@@ -252,7 +252,7 @@ fn resume_continues_bit_identically() {
             dev,
         )
         .unwrap();
-        first.notes = serde_json::json!({"fid": [1.5]});
+        first.set_note("fid", &vec![1.5]).unwrap();
         first.run(Some(dir.path()), None).unwrap();
         // Training past the checkpoint without saving (a run killed before its next checkpoint).
         first.step().unwrap();
@@ -260,7 +260,12 @@ fn resume_continues_bit_identically() {
         let mut resumed =
             GanTrainer::resume_or_new(config.clone(), &data, dev, dir.path()).unwrap();
         assert_eq!(resumed.iteration(), 3);
-        assert_eq!(resumed.notes, serde_json::json!({"fid": [1.5]}));
+        assert_eq!(resumed.note::<Vec<f64>>("fid").unwrap(), Some(vec![1.5]));
+        assert_eq!(resumed.note::<Vec<f64>>("absent").unwrap(), None);
+        // A note of another type is an error naming the key, not an empty value.
+        let err = resumed.note::<String>("fid").unwrap_err().to_string();
+        assert!(err.contains("notes.fid"), "{err}");
+        assert!(resumed.train_seconds() > 0.0);
         resumed.run(Some(dir.path()), None).unwrap();
         assert_eq!(resumed.iteration(), 6);
         assert!(

@@ -9,7 +9,7 @@
 //!
 //! Checkpoint directory: `checkpoint-it<iteration>.safetensors` (generator `g.*`, critic `d.*`, both
 //! optimisers' state `g.optim.*`, `d.optim.*`), written first, then `state.json` (config, iteration, batch
-//! counter, optimiser step counts, loss history, caller `notes` such as a metric history) as the commit
+//! counter, optimiser step counts, loss history, training wall time, caller notes such as a metric history) as the commit
 //! point; older tensor files are removed after the commit.
 //!
 //! ```
@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
@@ -228,6 +229,10 @@ struct GanState {
     tensors: String,
     history: Vec<GanLog>,
     notes: serde_json::Value,
+    /// Wall time spent in training steps, resumes included (older checkpoints kept it in
+    /// `notes.train_seconds`).
+    #[serde(default)]
+    train_seconds: Option<f64>,
 }
 
 /// A GAN in training: generator, critic, their optimisers, the data and the position in the run.
@@ -244,8 +249,10 @@ pub struct GanTrainer {
     real_batches: u64,
     perm: Option<(u64, Vec<u32>)>,
     history: Vec<GanLog>,
-    /// Caller data saved with every checkpoint and restored on resume (e.g. a metric history).
-    pub notes: serde_json::Value,
+    /// Caller data saved with every checkpoint and restored on resume (e.g. a metric history), one JSON
+    /// object read and written through [`GanTrainer::note`] and [`GanTrainer::set_note`].
+    notes: serde_json::Value,
+    train_seconds: f64,
 }
 
 fn check_data(data: &Tensor, batch_size: usize) -> Result<()> {
@@ -357,7 +364,8 @@ impl GanTrainer {
             real_batches: 0,
             perm: None,
             history: Vec::new(),
-            notes: serde_json::Value::Null,
+            notes: serde_json::Value::Object(Default::default()),
+            train_seconds: 0.0,
         })
     }
 
@@ -412,7 +420,20 @@ impl GanTrainer {
         trainer.iteration = state.iteration;
         trainer.real_batches = state.real_batches;
         trainer.history = state.history;
-        trainer.notes = state.notes;
+        trainer.train_seconds = state
+            .train_seconds
+            .or_else(|| state.notes.get("train_seconds").and_then(|v| v.as_f64()))
+            .unwrap_or(0.0);
+        trainer.notes = match state.notes {
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            notes @ serde_json::Value::Object(_) => notes,
+            other => {
+                return Err(NnError::Checkpoint {
+                    path: state_path,
+                    reason: format!("`notes` is not a JSON object: {other}"),
+                });
+            }
+        };
         Ok(trainer)
     }
 
@@ -601,6 +622,7 @@ impl GanTrainer {
             tensors: name.clone(),
             history: self.history.clone(),
             notes: self.notes.clone(),
+            train_seconds: Some(self.train_seconds),
         };
         write_json_atomic(&dir.join(STATE_FILE), &state)?;
         // Older tensor files are no longer referenced by the commit point.
@@ -616,16 +638,40 @@ impl GanTrainer {
     }
 
     /// Trains until `config.iterations`, saving to `checkpoint_dir` every `checkpoint_every` iterations
-    /// and at the end, advancing `progress` once per iteration.
+    /// and at the end, advancing `progress` once per iteration ([`GanTrainer::train`] without a hook).
     pub fn run(
         &mut self,
         checkpoint_dir: Option<&Path>,
         progress: Option<&ProgressBar>,
     ) -> Result<()> {
+        self.train(checkpoint_dir, progress, |_| Ok::<(), NnError>(()))
+    }
+
+    /// Trains until `config.iterations`. At every checkpoint — iteration 0 of a fresh run, every
+    /// `checkpoint_every` iterations and the last one — calls `on_checkpoint` (which may record data with
+    /// [`GanTrainer::set_note`], so that it is saved with the checkpoint) and then, with a `checkpoint_dir`,
+    /// saves. Accumulates the wall time of the training steps in [`GanTrainer::train_seconds`].
+    pub fn train<E: From<NnError>>(
+        &mut self,
+        checkpoint_dir: Option<&Path>,
+        progress: Option<&ProgressBar>,
+        mut on_checkpoint: impl FnMut(&mut Self) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         if let Some(bar) = progress {
             bar.set_length(self.config.iterations as u64);
             bar.set_position(self.iteration as u64);
         }
+        let mut checkpoint = |t: &mut Self| -> std::result::Result<(), E> {
+            on_checkpoint(t)?;
+            if let Some(dir) = checkpoint_dir {
+                t.save(dir)?;
+            }
+            Ok(())
+        };
+        if self.iteration == 0 {
+            checkpoint(self)?;
+        }
+        let mut clock = Instant::now();
         while self.iteration < self.config.iterations {
             let log = self.step()?;
             if let Some(bar) = progress {
@@ -635,12 +681,45 @@ impl GanTrainer {
                     log.critic_loss, log.generator_loss
                 ));
             }
-            let done = self.iteration == self.config.iterations;
-            if let Some(dir) = checkpoint_dir
-                && (done || self.iteration.is_multiple_of(self.config.checkpoint_every))
+            if self.iteration == self.config.iterations
+                || self.iteration.is_multiple_of(self.config.checkpoint_every)
             {
-                self.save(dir)?;
+                self.train_seconds += clock.elapsed().as_secs_f64();
+                checkpoint(self)?;
+                clock = Instant::now();
             }
+        }
+        Ok(())
+    }
+
+    /// Wall time spent in training steps so far, resumes included.
+    pub fn train_seconds(&self) -> f64 {
+        self.train_seconds
+    }
+
+    /// The caller data stored under `key` (see [`GanTrainer::set_note`]), `None` if there is none; an
+    /// error naming the key if it does not parse as a `T` — a history silently started over would report
+    /// a resumed run's curves from its resumption on only.
+    pub fn note<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.notes
+            .get(key)
+            .map(|v| {
+                serde_json::from_value(v.clone()).map_err(|e| {
+                    NnError::invalid(
+                        "notes",
+                        format!("the checkpoint's `notes.{key}` is unreadable: {e}"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// Stores `value` under `key`; it is saved with the next checkpoint and restored on resume.
+    pub fn set_note<T: Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
+        let value = serde_json::to_value(value)
+            .map_err(|e| NnError::invalid("notes", format!("`{key}` does not serialise: {e}")))?;
+        if let Some(map) = self.notes.as_object_mut() {
+            map.insert(key.to_string(), value);
         }
         Ok(())
     }

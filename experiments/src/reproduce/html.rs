@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use base64::Engine as _;
 
-use crate::reproduce::{ExperimentResult, Figure, Profile};
+use super::{ExperimentResult, Figure, Profile};
 
 /// What the header says about the run as a whole.
 #[derive(Debug, Clone)]
