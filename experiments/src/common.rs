@@ -2,6 +2,7 @@
 //! writing JSON results.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
@@ -10,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nn_core::data::{DataLocator, DatasetName, TrainTest, load_dataset};
 use nn_core::device::{DeviceChoice, open_device};
 use nn_core::models::{Classifier, InputSpec, ModelConfig, SeededVarMap, build_model};
+use nn_core::progress::{Progress, SharedProgress};
 
 /// `--device cpu|cuda|cuda:N`: the one device argument of every command that runs a network. Data stay
 /// on the host until batched; the training and evaluation loops move each batch to the model's device.
@@ -197,6 +199,30 @@ pub fn progress_bar(quiet: bool, prefix: &str) -> ProgressBar {
     );
     bar.set_prefix(prefix.to_string());
     bar
+}
+
+/// An indicatif bar as the libraries' [`Progress`] (the binary is the only crate that draws bars).
+pub struct Bar(pub ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, total: u64, done: u64) {
+        self.0.set_length(total);
+        self.0.set_position(done);
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+
+    fn message(&self, text: &str) {
+        self.0.set_message(text.to_string());
+    }
+}
+
+/// `bar` (a clone: the caller keeps its own to `finish_and_clear` it) as a [`SharedProgress`] for the
+/// libraries' options structs.
+pub fn shared_progress(bar: &ProgressBar) -> SharedProgress {
+    Arc::new(Bar(bar.clone()))
 }
 
 /// Writes pretty JSON atomically.

@@ -44,10 +44,10 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use indicatif::ProgressBar;
 use nn_core::data::Dataset;
 use nn_core::models::{Classifier, ModelConfig, SeededVarMap, build_model};
 use nn_core::optim::Optimizer;
+use nn_core::progress::Progress;
 use nn_core::train::{TrainConfig, TrainOptions, epoch_seed, evaluate, train, train_epoch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -370,7 +370,7 @@ pub fn train_with_gaussian_noise(
     test_set: Option<&Dataset>,
     sigma: f64,
     config: &TrainConfig,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<Vec<NoiseEpoch>> {
     check_nonneg("sigma", sigma)?;
     train_with_augmentation(
@@ -393,7 +393,7 @@ pub fn train_with_augmentation(
     test_set: Option<&Dataset>,
     augmentation: &Augmentation,
     config: &TrainConfig,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<Vec<NoiseEpoch>> {
     augmentation.validate()?;
     config.validate()?;
@@ -403,7 +403,10 @@ pub fn train_with_augmentation(
     let mut opt = Optimizer::new(config.optimizer.clone(), varmap)?;
     let mut out = Vec::new();
     if let Some(p) = progress {
-        p.set_length((config.epochs * train_set.len().div_ceil(config.batch_size)) as u64);
+        p.start(
+            (config.epochs * train_set.len().div_ceil(config.batch_size)) as u64,
+            0,
+        );
     }
     for epoch in 0..config.epochs {
         opt.set_learning_rate(config.schedule.lr_at(config.optimizer.lr(), epoch));
@@ -418,7 +421,7 @@ pub fn train_with_augmentation(
             |x, step| augmentation.apply(&x, epoch_seed(seed, step + 1)),
             |_| {
                 if let Some(p) = progress {
-                    p.inc(1);
+                    p.advance(1);
                 }
             },
         )?;

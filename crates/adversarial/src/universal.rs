@@ -40,7 +40,7 @@
 //! ```
 
 use candle_core::{D, Tensor};
-use indicatif::ProgressBar;
+use nn_core::progress::Progress;
 use serde::{Deserialize, Serialize};
 
 use crate::attacks::{
@@ -302,7 +302,7 @@ pub fn universal_perturbation<M: LogitModel + ?Sized>(
     model: &M,
     images: &Tensor,
     config: &UapConfig,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<UapResult> {
     config.validate()?;
     let m = check_batch(images, "images")?;
@@ -316,7 +316,7 @@ pub fn universal_perturbation<M: LogitModel + ?Sized>(
     let mut fooling = 0.0;
     let mut pass = 0;
     if let Some(p) = progress {
-        p.set_length((m * config.max_passes) as u64);
+        p.start((m * config.max_passes) as u64, 0);
     }
     while fooling < 1.0 - config.delta && pass < config.max_passes {
         pass += 1;
@@ -335,7 +335,7 @@ pub fn universal_perturbation<M: LogitModel + ?Sized>(
                 .filter(|&j| pred[j] == clean[chunk[j]])
                 .collect();
             if let Some(p) = progress {
-                p.inc(chunk.len() as u64);
+                p.advance(chunk.len() as u64);
             }
             if open.is_empty() {
                 continue;
@@ -363,7 +363,7 @@ pub fn universal_perturbation<M: LogitModel + ?Sized>(
         let norm = lp_norm(&v, config.norm)?;
         tracing::info!(pass, fooling, updates, rejected, norm, "UAP pass");
         if let Some(p) = progress {
-            p.set_message(format!("pass {pass}: fooling {:.1}%", 100.0 * fooling));
+            p.message(&format!("pass {pass}: fooling {:.1}%", 100.0 * fooling));
         }
         history.push(UapPass {
             pass,
@@ -436,7 +436,7 @@ pub fn universal_pgd<M: LogitModel + ?Sized>(
     images: &Tensor,
     labels: Option<&[u32]>,
     config: &UniversalPgdConfig,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<UniversalPgdResult> {
     check_nonneg("eps", config.eps)?;
     check_at_least_one("steps", config.steps)?;
@@ -469,7 +469,7 @@ pub fn universal_pgd<M: LogitModel + ?Sized>(
     let mut epoch = 0u64;
     let mut loss_history = Vec::new();
     if let Some(p) = progress {
-        p.set_length(config.steps as u64);
+        p.start(config.steps as u64, 0);
     }
     for step_no in 0..config.steps {
         if cursor >= m {
@@ -522,7 +522,7 @@ pub fn universal_pgd<M: LogitModel + ?Sized>(
         };
         v = project(&(&v + step.affine(alpha, 0.0)?)?, config.norm, config.eps)?;
         if let Some(p) = progress {
-            p.inc(1);
+            p.advance(1);
         }
     }
     Ok(UniversalPgdResult {

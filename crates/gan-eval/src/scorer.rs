@@ -17,8 +17,8 @@
 //! let defaults = ScorerParams::default();
 //! let gs = GsConfig { landmarks: 16, n_draws: 4, ..defaults.gs };
 //! let params = ScorerParams { kid_subsets: 2, kid_subset_size: 20, gs_points: 40, gs, ..defaults };
-//! let scorer = SampleScorer::new(clf, &reference, params, &|| {})?;
-//! let same = scorer.score("the reference itself", None, &reference, &|| {})?;
+//! let scorer = SampleScorer::new(clf, &reference, params, None)?;
+//! let same = scorer.score("the reference itself", None, &reference, None)?;
 //! assert!(same.fid.abs() < 1e-6 && same.gs == 0.0);
 //! # Ok::<(), gan_eval::GanEvalError>(())
 //! ```
@@ -28,7 +28,9 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::features::DomainClassifier;
-use crate::gs::{GsConfig, mean_rlt_with_progress};
+use nn_core::progress::Progress;
+
+use crate::gs::{GsConfig, MeanRlt, mean_rlt_with_progress};
 use crate::{FrechetStats, Result, fid, geometry_score, inception_score, kid, stream_seed};
 
 /// Every score of one image set against the reference set.
@@ -106,16 +108,16 @@ pub struct SampleScorer {
 
 impl SampleScorer {
     /// Computes the reference statistics of `reference` (`[N, C, H, W]`, the classifier's input) with
-    /// `clf` (trained by the caller). `tick` is called once per Geometry Score draw of the reference.
+    /// `clf` (trained by the caller); `progress` counts the reference's Geometry Score draws.
     pub fn new(
         clf: DomainClassifier,
         reference: &Tensor,
         params: ScorerParams,
-        tick: &(dyn Fn() + Sync),
+        progress: Option<&dyn Progress>,
     ) -> Result<Self> {
         let out = clf.extract(reference, params.batch_size)?;
         let pixels = pixel_rows(reference, params.gs_points)?;
-        let ref_mrlt = mean_rlt_with_progress(pixels.view(), &params.gs, tick)?.mrlt;
+        let ref_mrlt = mrlt_reporting(&pixels, &params.gs, progress)?.mrlt;
         let is = inception_score(out.probs.view(), params.is_splits)?;
         Ok(Self {
             ref_stats: FrechetStats::from_features(out.features.view())?,
@@ -140,13 +142,13 @@ impl SampleScorer {
 
     /// Scores `images` (same layout as the reference). The Geometry Score of a set whose MRLT cannot be
     /// computed (all points identical) is NaN with the reason in `gs_undefined`; every other failure is an
-    /// error. `tick` is called once per Geometry Score draw.
+    /// error. `progress` counts the Geometry Score draws.
     pub fn score(
         &self,
         name: &str,
         iteration: Option<usize>,
         images: &Tensor,
-        tick: &(dyn Fn() + Sync),
+        progress: Option<&dyn Progress>,
     ) -> Result<Scores> {
         let p = &self.params;
         let out = self.clf.extract(images, p.batch_size)?;
@@ -159,7 +161,7 @@ impl SampleScorer {
         )?;
         let is = inception_score(out.probs.view(), p.is_splits)?;
         let pixels = pixel_rows(images, p.gs_points)?;
-        let (gs, gs_undefined) = match mean_rlt_with_progress(pixels.view(), &p.gs, tick) {
+        let (gs, gs_undefined) = match mrlt_reporting(&pixels, &p.gs, progress) {
             Ok(m) => (geometry_score(&m.mrlt, &self.ref_mrlt)?, None),
             Err(e) => (f64::NAN, Some(e.to_string())),
         };
@@ -183,6 +185,22 @@ impl SampleScorer {
             gs_undefined,
         })
     }
+}
+
+/// The MRLT of `points`, reporting each draw to `progress`.
+fn mrlt_reporting(
+    points: &Array2<f64>,
+    gs: &GsConfig,
+    progress: Option<&dyn Progress>,
+) -> Result<MeanRlt> {
+    if let Some(p) = progress {
+        p.start(gs.n_draws as u64, 0);
+    }
+    mean_rlt_with_progress(points.view(), gs, &|| {
+        if let Some(p) = progress {
+            p.advance(1);
+        }
+    })
 }
 
 /// The first `n` images (all, if fewer) as rows of f64 pixel values: the point cloud the Geometry Score
@@ -217,6 +235,19 @@ mod tests {
     use super::*;
     use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 
+    /// (total announced, draws counted).
+    #[derive(Default)]
+    struct Draws(std::sync::Mutex<(u64, u64)>);
+
+    impl Progress for Draws {
+        fn start(&self, total: u64, _done: u64) {
+            self.0.lock().unwrap().0 = total;
+        }
+        fn advance(&self, n: u64) {
+            self.0.lock().unwrap().1 += n;
+        }
+    }
+
     fn scorer(reference: &Tensor) -> SampleScorer {
         let config = ModelConfig {
             mlp_widths: vec![32],
@@ -234,7 +265,7 @@ mod tests {
             },
             ..ScorerParams::default()
         };
-        SampleScorer::new(clf, reference, params, &|| {}).unwrap()
+        SampleScorer::new(clf, reference, params, None).unwrap()
     }
 
     #[test]
@@ -242,13 +273,15 @@ mod tests {
         let reference = uniform_noise_images(60, 1).unwrap();
         let other = (uniform_noise_images(60, 2).unwrap() * 0.5).unwrap();
         let s = scorer(&reference);
-        let ticks = std::sync::atomic::AtomicUsize::new(0);
+        let draws = Draws::default();
         let got = s
-            .score("half-bright noise", Some(7), &other, &|| {
-                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            })
+            .score("half-bright noise", Some(7), &other, Some(&draws))
             .unwrap();
-        assert_eq!(ticks.into_inner(), 8, "one tick per Geometry Score draw");
+        assert_eq!(
+            *draws.0.lock().unwrap(),
+            (8, 8),
+            "announced and counted draws"
+        );
         // The same numbers from the metric functions themselves.
         let (a, b) = (
             s.clf.extract(&other, 500).unwrap(),
@@ -274,7 +307,7 @@ mod tests {
         );
         assert!(got.fid > 0.0);
         // The reference against itself: FID 0 up to rounding, GS exactly 0.
-        let same = s.score("itself", None, &reference, &|| {}).unwrap();
+        let same = s.score("itself", None, &reference, None).unwrap();
         assert!(same.fid.abs() < 1e-9 && same.gs == 0.0, "{same:?}");
     }
 
@@ -287,7 +320,7 @@ mod tests {
             .unwrap()
             .repeat((60, 1, 1, 1))
             .unwrap();
-        let got = s.score("one image", None, &one, &|| {}).unwrap();
+        let got = s.score("one image", None, &one, None).unwrap();
         assert!(got.gs.is_nan());
         assert!(got.gs_undefined.is_some());
         assert!(got.fid.is_finite());

@@ -34,11 +34,11 @@ use std::path::PathBuf;
 
 use candle_core::DType;
 use candle_nn::VarMap;
-use indicatif::ProgressBar;
 use nn_core::checkpoint::{RunIdentity, resume_run, save_run};
 use nn_core::data::Dataset;
 use nn_core::models::Classifier;
 use nn_core::optim::{LrSchedule, Optimizer, OptimizerConfig};
+use nn_core::progress::SharedProgress;
 use nn_core::train::{epoch_seed, evaluate, train_epoch};
 use serde::{Deserialize, Serialize};
 
@@ -126,14 +126,24 @@ impl FitConfig {
 }
 
 /// Where checkpoints go and how progress is shown.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FitOptions {
     /// Directory for `state.json` and `weights-epoch<k>.safetensors`; `None`: no checkpoints.
     pub checkpoint_dir: Option<PathBuf>,
     /// Save every this many epochs, and always at the end (default 10).
     pub checkpoint_every: usize,
-    /// Progress bar advanced once per epoch; `None`: hidden.
-    pub progress: Option<ProgressBar>,
+    /// Advanced once per epoch, with the loss and accuracy as message; `None`: not reported.
+    pub progress: Option<SharedProgress>,
+}
+
+impl std::fmt::Debug for FitOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitOptions")
+            .field("checkpoint_dir", &self.checkpoint_dir)
+            .field("checkpoint_every", &self.checkpoint_every)
+            .field("progress", &self.progress.as_ref().map(|_| "Progress"))
+            .finish()
+    }
 }
 
 impl Default for FitOptions {
@@ -344,9 +354,10 @@ pub fn fit(
             state.epochs_done
         );
     }
-    let progress = options.progress.clone().unwrap_or_else(ProgressBar::hidden);
-    progress.set_length(config.max_epochs as u64);
-    progress.set_position(history.len() as u64);
+    let progress = options.progress.as_deref();
+    if let Some(p) = progress {
+        p.start(config.max_epochs as u64, history.len() as u64);
+    }
 
     let done = |h: &[EpochRecord]| h.last().is_some_and(|r| r.train_correct >= target);
     let mut unsaved = false;
@@ -387,11 +398,13 @@ pub fn fit(
             test_loss: on_test.as_ref().map(|e| e.loss),
             train_seconds: pass.seconds,
         };
-        progress.inc(1);
-        progress.set_message(format!(
-            "epoch {} loss {:.4} train acc {:.4}",
-            record.epoch, record.train_loss, record.train_accuracy
-        ));
+        if let Some(p) = progress {
+            p.advance(1);
+            p.message(&format!(
+                "epoch {} loss {:.4} train acc {:.4}",
+                record.epoch, record.train_loss, record.train_accuracy
+            ));
+        }
         tracing::debug!(?record, "epoch done");
         history.push(record);
         unsaved = true;
@@ -425,7 +438,6 @@ pub fn fit(
             &history,
         )?;
     }
-    progress.finish();
     Ok(FitReport::from_history(
         history,
         n,

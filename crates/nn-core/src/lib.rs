@@ -29,6 +29,7 @@ pub mod layers;
 pub mod models;
 pub mod ops;
 pub mod optim;
+pub mod progress;
 pub mod run_lock;
 pub mod seed;
 pub mod stats;

@@ -27,7 +27,6 @@ use std::time::Instant;
 
 use candle_core::{D, DType, Tensor};
 use candle_nn::VarMap;
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{RunIdentity, resume_run, save_run};
@@ -35,6 +34,7 @@ use crate::data::Dataset;
 use crate::layers::cross_entropy;
 use crate::models::Classifier;
 use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
+use crate::progress::SharedProgress;
 use crate::{NnError, Result};
 
 /// Hyper-parameters of a training run.
@@ -86,13 +86,22 @@ impl TrainConfig {
 }
 
 /// Where checkpoints go and how progress is shown.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TrainOptions {
     /// Directory for checkpoints (`state.json` and `weights-epoch<k>.safetensors`); `None`: no checkpoints.
     /// An existing compatible checkpoint there is resumed.
     pub checkpoint_dir: Option<PathBuf>,
-    /// Progress bar advanced once per batch; `None`: hidden.
-    pub progress: Option<ProgressBar>,
+    /// Advanced once per batch, with the epoch and loss as message; `None`: not reported.
+    pub progress: Option<SharedProgress>,
+}
+
+impl std::fmt::Debug for TrainOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainOptions")
+            .field("checkpoint_dir", &self.checkpoint_dir)
+            .field("progress", &self.progress.as_ref().map(|_| "Progress"))
+            .finish()
+    }
 }
 
 /// Metrics of one epoch.
@@ -217,9 +226,13 @@ pub fn train(
     }
     let start_epoch = resumed_after_epoch.unwrap_or(0);
     let batches_per_epoch = train_set.len().div_ceil(config.batch_size);
-    let progress = options.progress.clone().unwrap_or_else(ProgressBar::hidden);
-    progress.set_length((config.epochs * batches_per_epoch) as u64);
-    progress.set_position((start_epoch.min(config.epochs) * batches_per_epoch) as u64);
+    let progress = options.progress.as_deref();
+    if let Some(p) = progress {
+        p.start(
+            (config.epochs * batches_per_epoch) as u64,
+            (start_epoch.min(config.epochs) * batches_per_epoch) as u64,
+        );
+    }
 
     for epoch in start_epoch..config.epochs {
         let lr = config.schedule.lr_at(config.optimizer.lr(), epoch);
@@ -233,13 +246,15 @@ pub fn train(
             epoch,
             |x, _| Ok::<_, NnError>(x),
             |mean_loss| {
-                progress.inc(1);
-                progress.set_message(format!(
-                    "epoch {}/{} loss {:.4}",
-                    epoch + 1,
-                    config.epochs,
-                    mean_loss
-                ));
+                if let Some(p) = progress {
+                    p.advance(1);
+                    p.message(&format!(
+                        "epoch {}/{} loss {:.4}",
+                        epoch + 1,
+                        config.epochs,
+                        mean_loss
+                    ));
+                }
             },
         )?;
         let train_accuracy = if config.eval_train {
@@ -278,7 +293,6 @@ pub fn train(
             )?;
         }
     }
-    progress.finish();
     Ok(TrainReport {
         history,
         resumed_after_epoch,

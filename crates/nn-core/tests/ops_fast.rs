@@ -3,38 +3,15 @@
 //! gradients) on random shapes — stride, padding, dilation, odd sizes, batch 1, one channel.
 
 use candle_core::{DType, Device, Tensor, Var};
-use nn_core::grad::{GradCheckOptions, grad_check, seeded_normal};
+use nn_core::grad::{GradCheckOptions, grad_check};
 use nn_core::layers;
 use nn_core::ops::{self, Conv2dParams};
 
+mod common;
+
+use common::{flat, randn, rel_diff};
+
 const FD_TOL: f64 = 1e-5;
-
-fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
-    seeded_normal(shape, dtype, &Device::Cpu, seed).unwrap()
-}
-
-fn flat(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-/// Largest |a − b| relative to the largest |b| (both flattened).
-fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let (a, b) = (flat(a), flat(b));
-    let scale = b
-        .iter()
-        .fold(0f64, |m, v| m.max(v.abs()))
-        .max(f64::MIN_POSITIVE);
-    a.iter()
-        .zip(&b)
-        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
 
 /// (input shape, kernel shape, params) — odd sizes, batch 1, one channel, stride, padding, dilation, 1×1.
 fn conv_cases() -> Vec<([usize; 4], [usize; 4], Conv2dParams)> {

@@ -5,36 +5,16 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Module, VarBuilder, VarMap};
-use nn_core::grad::{GradCheckOptions, grad_check, seeded_normal};
+use nn_core::grad::{GradCheckOptions, grad_check};
 use nn_core::layers;
 use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::ops::{self, Conv2dParams};
 
+mod common;
+
+use common::{flat, randn, rel_diff};
+
 const FD_TOL: f64 = 1e-5;
-
-fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
-    seeded_normal(shape, dtype, &Device::Cpu, seed).unwrap()
-}
-
-fn flat(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-/// Largest |a − b| relative to the largest |b|.
-fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let (a, b) = (flat(a), flat(b));
-    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);
-    a.iter()
-        .zip(&b)
-        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
 
 /// Pool inputs with ties, exact zeros, windows whose maximum is 0 or negative, and one large enough for
 /// the parallel path.

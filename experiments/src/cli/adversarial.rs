@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use nn_core::device::DeviceChoice;
 
+use crate::common::Bar;
 use crate::common::ForceArg;
 use crate::common::choice;
 use crate::common::{DeviceArg, load_data, new_model, progress_bar, write_json};
@@ -173,7 +174,7 @@ fn run_train(a: TrainAugArgs) -> Result<()> {
         Some(&test),
         &aug,
         &config,
-        Some(&bar),
+        Some(&Bar(bar.clone())),
     )?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
@@ -789,7 +790,7 @@ fn run_uap(a: UapRunArgs) -> Result<()> {
         ..UapConfig::default()
     };
     let bar = progress_bar(a.common.quiet, "UAP");
-    let r = universal_perturbation(&l.net, &x, &cfg, Some(&bar))?;
+    let r = universal_perturbation(&l.net, &x, &cfg, Some(&Bar(bar.clone())))?;
     bar.finish_and_clear();
     let v = r.perturbation.to_tensor(&Device::Cpu)?;
     let header = serde_json::json!({
@@ -812,7 +813,7 @@ fn run_pgd(a: PgdArgs) -> Result<()> {
         ..UniversalPgdConfig::default()
     };
     let bar = progress_bar(a.common.quiet, "universal PGD");
-    let r = universal_pgd(&l.net, &x, None, &cfg, Some(&bar))?;
+    let r = universal_pgd(&l.net, &x, None, &cfg, Some(&Bar(bar.clone())))?;
     bar.finish_and_clear();
     let v = r.perturbation.to_tensor(&Device::Cpu)?;
     let header = serde_json::json!({

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::common::ForceArg;
 use crate::common::choice;
 use crate::common::count;
+use crate::common::shared_progress;
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar, write_json};
 use crate::runs::capacity::{
     default_feature_counts, margin_header, margin_line, theorem1_on_random_labels, width_line,
@@ -362,7 +363,7 @@ fn run_width_sweep(
     let options = WidthSweepOptions {
         checkpoint_root: Some(out.clone()),
         checkpoint_every: 25,
-        progress: Some(bar.clone()),
+        progress: Some(shared_progress(&bar)),
     };
     let started = Instant::now();
     let points = width_sweep(
@@ -438,7 +439,7 @@ fn run_margin(
         &mut |p| FitOptions {
             checkpoint_dir: Some(out.join(format!("{}-level{p}", model.as_str()))),
             checkpoint_every: 25,
-            progress: Some(progress_bar(quiet, &format!("p = {p}"))),
+            progress: Some(shared_progress(&progress_bar(quiet, &format!("p = {p}")))),
         },
         &device,
     )?;

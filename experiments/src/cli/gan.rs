@@ -11,6 +11,7 @@ use ndarray::Array4;
 use nn_core::data::{DatasetName, save_image_grid};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer, generate, load_generator};
 
+use crate::common::Bar;
 use crate::common::ForceArg;
 use crate::common::{DeviceArg, load_data_or_generated, progress_bar};
 use crate::common::{choice, count, ensure_memory};
@@ -144,7 +145,7 @@ fn run_train(a: TrainArgs, device: &Device) -> Result<()> {
     }
     let bar = progress_bar(a.quiet, &format!("{} {}", loss.as_str(), arch.as_str()));
     let out = a.out.clone();
-    trainer.train(Some(&a.out), Some(&bar), |t| -> Result<()> {
+    trainer.train(Some(&a.out), Some(&Bar(bar.clone())), |t| -> Result<()> {
         let path = out.join(format!("samples-it{:07}.png", t.iteration()));
         save_image_grid(&t.fixed_samples()?, 8, &path)?;
         Ok(())

@@ -19,6 +19,7 @@ use ndarray::Array2;
 use nn_core::data::{Dataset, DatasetName, TrainTest};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 use generalization::capacity::margin_sweep::{MarginRun, MarginSweepParams, margin_sweep};
 use generalization::capacity::width_sweep::{
@@ -28,6 +29,7 @@ use generalization::fit::FitOptions;
 use generalization::models::mlp_parameter_count;
 use generalization::{FitConfig, ZhangModel};
 
+use crate::common::shared_progress;
 use crate::common::{ensure_dir, load_data_or_generated, progress_bar};
 use crate::report::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row};
@@ -40,6 +42,21 @@ pub const TITLE: &str =
     "double descent, Theorem 1 and kernel interpolation: fitting everything need not overfit";
 /// The claim the experiment checks, as the report states it.
 pub const CLAIM: &str = "Past the interpolation threshold more parameters make interpolating models better, not worse (double descent); a network with 2n + d weights fits any labelling; and a norm, not the parameter count, tracks generalisation.";
+
+/// The typed `details` of the experiment's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityAndInterpolationDetails {
+    /// The random-features sweeps, one per feature seed: a point per (feature count, λ).
+    pub random_features: Vec<Vec<RidgePoint>>,
+    /// The kernel interpolants, one per label-noise level of `noise`.
+    pub kernel: Vec<KernelFit>,
+    /// The label-noise levels of the kernel interpolation (fractions of random labels).
+    pub noise: Vec<f64>,
+    /// The width sweeps, one per seed: a point per (hidden width, label noise).
+    pub width_sweep: Vec<Vec<WidthPoint>>,
+    /// The random-label MLPs of the margin sweep, one per corruption level.
+    pub margin: Vec<MarginRun>,
+}
 
 struct Plan {
     /// Training images of the random-features sweep.
@@ -196,6 +213,13 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     if !real {
         notes.push("GENERATED data stands in for MNIST: not comparable with the papers.".into());
     }
+    let details = CapacityAndInterpolationDetails {
+        random_features: sweeps,
+        kernel: fits,
+        noise: NOISE.to_vec(),
+        width_sweep: sweeps_w,
+        margin: margin_runs,
+    };
     Ok(ExperimentResult {
         name: NAME.into(),
         title: TITLE.into(),
@@ -205,13 +229,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         figures: figures(),
         notes,
         seconds: 0.0,
-        details: serde_json::json!({
-            "random_features": sweeps,
-            "kernel": fits,
-            "noise": NOISE,
-            "width_sweep": sweeps_w,
-            "margin": margin_runs,
-        }),
+        details: serde_json::to_value(&details)?,
     })
 }
 
@@ -572,7 +590,7 @@ fn width_sweeps(
                 runs_dir.join(format!("width-sweep-n{}-seed{seed}", w_train.len())),
             ),
             checkpoint_every: 50,
-            progress: Some(bar.clone()),
+            progress: Some(shared_progress(&bar)),
         };
         let quiet = ctx.quiet;
         sweeps_w.push(width_sweep(
@@ -794,7 +812,10 @@ fn margin_sweep_runs(
         &mut |p| FitOptions {
             checkpoint_dir: Some(m_dir.join(format!("level{p}"))),
             checkpoint_every: 50,
-            progress: Some(progress_bar(ctx.quiet, &format!("p = {p}"))),
+            progress: Some(shared_progress(&progress_bar(
+                ctx.quiet,
+                &format!("p = {p}"),
+            ))),
         },
         device,
     )?)

@@ -10,12 +10,20 @@ use nn_core::train::TrainConfig;
 use crate::common::load_data_or_generated;
 use crate::report::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row, run_dir};
-use crate::runs::classifier::{ClassifierRun, train_on};
+use crate::runs::classifier::{ClassifierRun, RunMetrics, train_on};
+use serde::{Deserialize, Serialize};
 
 pub const NAME: &str = "classifier-baseline";
 pub const TITLE: &str = "a LeNet-style CNN and an MLP on MNIST";
 /// The claim the experiment checks, as the report states it.
 pub const CLAIM: &str = "Deep convolutional networks solve digit recognition: LeNet-5 reaches 0.95 % test error on MNIST (LeCun et al. 1998), far below fully connected networks; every later experiment starts from such a trained classifier.";
+
+/// The typed `details` of the experiment's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifierBaselineDetails {
+    /// The metrics of every training run, in plan order.
+    pub runs: Vec<RunMetrics>,
+}
 
 struct Plan {
     dataset: DatasetName,
@@ -164,7 +172,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
                 .collect(),
         });
         provenances.push(provenance);
-        runs.push(serde_json::to_value(m)?);
+        runs.push(m.clone());
     }
     let figure = "test_accuracy.svg";
     line_chart(
@@ -176,6 +184,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     )?;
     provenances.sort();
     provenances.dedup();
+    let details = ClassifierBaselineDetails { runs };
     Ok(ExperimentResult {
         name: NAME.into(),
         title: TITLE.into(),
@@ -191,6 +200,6 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
             "Rerunning resumes each training run from its checkpoint in runs/.".into(),
         ],
         seconds: 0.0,
-        details: serde_json::json!({ "runs": runs }),
+        details: serde_json::to_value(&details)?,
     })
 }

@@ -19,7 +19,7 @@ use generalization::dip::{
 };
 use nn_core::data::DataLocator;
 use nn_core::data::image_io::load_image;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::common::{ensure_dir, progress_bar, write_json};
 use crate::report::grid::{Captions, save_captioned_grid};
@@ -32,6 +32,17 @@ pub const TITLE: &str =
     "Deep image prior: an untrained network restores one noisy image before it fits the noise";
 /// The claim the experiment checks, as the report states it.
 pub const CLAIM: &str = "An untrained convolutional network fitted to one corrupted image reproduces its natural structure long before its noise: stopped early it restores the image with no training data (Ulyanov, Vedaldi & Lempitsky, CVPR 2018).";
+
+/// The typed `details` of the experiment's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeepImagePriorDetails {
+    /// The denoising runs: astronaut, then camera.
+    pub denoise: Vec<DenoiseOutcome>,
+    /// The noise-impedance fits, one per target.
+    pub impedance: Vec<ImpedanceRun>,
+    /// The inpainting run.
+    pub inpainting: InpaintOutcome,
+}
 
 /// Sizes of one profile.
 struct Plan {
@@ -149,22 +160,32 @@ fn run_fit(ctx: &Context, label: &str, mut fit: DipFit, dir: &Path) -> Result<(D
     Ok((fit, ran))
 }
 
-#[derive(Serialize)]
-struct DenoiseOutcome {
-    image: String,
-    real_photo: bool,
-    side: usize,
-    channels: usize,
-    noisy_psnr: f64,
-    summary: DipSummary,
-    seconds_per_iteration: f64,
+/// One denoising run: the network against the classical denoisers on the same noisy photo.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DenoiseOutcome {
+    /// The photo's file name.
+    pub image: String,
+    /// Whether the photo was found (otherwise a generated test image was used).
+    pub real_photo: bool,
+    /// Side of the square image in pixels.
+    pub side: usize,
+    /// Channels of the network's layers.
+    pub channels: usize,
+    /// PSNR of the noisy input against the clean image.
+    pub noisy_psnr: f64,
+    /// What the fit reports.
+    pub summary: DipSummary,
+    /// Wall-clock seconds per iteration of the fit.
+    pub seconds_per_iteration: f64,
     /// The best Gaussian filter, TV weight and non-local means h (as a multiple of σ) in hindsight on the
     /// same noisy image: (parameter, PSNR).
-    gaussian_best: (f64, f64),
-    tv_best: (f64, f64),
-    nlm_best: (f64, f64),
+    pub gaussian_best: (f64, f64),
+    /// The best TV weight in hindsight: (parameter, PSNR).
+    pub tv_best: (f64, f64),
+    /// The best non-local means h in hindsight: (parameter, PSNR).
+    pub nlm_best: (f64, f64),
     /// Non-local means at the spec's setting, h = 0.8σ: PSNR.
-    nlm_spec: f64,
+    pub nlm_spec: f64,
 }
 
 /// The best PSNR against `clean` over `params` of a denoiser, and its parameter.
@@ -282,13 +303,17 @@ fn denoise(
     })
 }
 
-#[derive(Serialize)]
-struct ImpedanceRun {
-    condition: String,
+/// One noise-impedance fit: iterations to fit one target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImpedanceRun {
+    /// The target: natural image, image + noise, permuted pixels or white noise.
+    pub condition: String,
     /// Iterations to reach 25 and 30 dB PSNR(output, target); `None` when not reached within the cap.
-    to_25db: Option<usize>,
-    to_30db: Option<usize>,
-    curve: Vec<(usize, f64)>,
+    pub to_25db: Option<usize>,
+    /// Iterations to reach 30 dB; `None` when not reached within the cap.
+    pub to_30db: Option<usize>,
+    /// (iteration, PSNR(output, target)) along the fit.
+    pub curve: Vec<(usize, f64)>,
 }
 
 /// Fits the network (no input noise, no averaging, no backtracking) to four targets and counts the
@@ -361,13 +386,19 @@ fn impedance(ctx: &Context, p: &Plan, device: &Device) -> Result<Vec<ImpedanceRu
     Ok(runs)
 }
 
-#[derive(Serialize)]
-struct InpaintOutcome {
-    image: String,
-    side: usize,
-    missing: f64,
-    psnr_masked_input: f64,
-    summary: DipSummary,
+/// The inpainting run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InpaintOutcome {
+    /// The photo's file name.
+    pub image: String,
+    /// Side of the square image in pixels.
+    pub side: usize,
+    /// Fraction of pixels missing.
+    pub missing: f64,
+    /// PSNR of the masked input against the clean image.
+    pub psnr_masked_input: f64,
+    /// What the fit reports.
+    pub summary: DipSummary,
 }
 
 fn inpaint(ctx: &Context, p: &Plan, device: &Device) -> Result<InpaintOutcome> {
@@ -594,11 +625,11 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     rows.extend(impedance_row(&impedance));
     rows.push(inpainting_row(&inpainting));
     let notes = notes(&p, &astronaut);
-    let details = serde_json::json!({
-        "denoise": [astronaut, camera],
-        "impedance": impedance,
-        "inpainting": inpainting,
-    });
+    let details = DeepImagePriorDetails {
+        denoise: vec![astronaut, camera],
+        impedance,
+        inpainting,
+    };
     Ok(ExperimentResult {
         name: NAME.into(),
         title: TITLE.into(),
@@ -612,6 +643,6 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         figures: figures(),
         notes,
         seconds: 0.0,
-        details,
+        details: serde_json::to_value(&details)?,
     })
 }

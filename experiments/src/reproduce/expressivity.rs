@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tensor_decomp::expressivity::{MatricizationRow, matricization_table};
 use tensor_decomp::nets::{NetFormat, TensorNetConfig, tensor_net};
 
+use crate::common::shared_progress;
 use crate::common::{load_data_or_generated, progress_bar};
 use crate::report::plot::{Series, line_chart};
 use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row};
@@ -90,14 +91,18 @@ pub struct NetRun {
     pub best_test_accuracy: f64,
     /// Test accuracy after each epoch.
     pub accuracy_per_epoch: Vec<f64>,
+    /// Training loss of the last epoch.
     pub final_train_loss: f64,
+    /// Wall-clock training time in seconds.
     pub train_seconds: f64,
 }
 
-/// What `mathnn expressivity --json` prints.
+/// result.json's details; also what `mathnn expressivity --json` prints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExpressivityOutput {
+pub struct ExpressivityDetails {
+    /// Matricization ranks of random TT tensors, one row per (d, n, r, core kind).
     pub matricization: Vec<MatricizationRow>,
+    /// The trained TT, TT-shared and CP networks (empty without networks).
     pub networks: Vec<NetRun>,
     /// "real data", "generated data" or "none" (no networks).
     pub data: String,
@@ -265,7 +270,7 @@ fn train_networks(ctx: &Context, plan: &NetPlan) -> Result<(Vec<NetRun>, String)
         let bar = progress_bar(ctx.quiet, &format!("{family} rank {}", format.rank()));
         let options = TrainOptions {
             checkpoint_dir: None,
-            progress: Some(bar.clone()),
+            progress: Some(shared_progress(&bar)),
         };
         let started = Instant::now();
         let report = train(
@@ -408,7 +413,8 @@ fn figures(ctx: &Context, runs: &[NetRun]) -> Result<Vec<Figure>> {
     Ok(files)
 }
 
-pub fn run_parts(ctx: &Context, networks: bool) -> Result<(ExperimentResult, ExpressivityOutput)> {
+/// Runs the experiment and returns its result with the typed details (`mathnn expressivity` prints them).
+pub fn run_parts(ctx: &Context, networks: bool) -> Result<(ExperimentResult, ExpressivityDetails)> {
     let table = matricization_table(&DS, &NS, &RS, 0)?;
     let mut rows = table_rows(&table);
     let plan = plan(ctx.profile);
@@ -442,7 +448,7 @@ pub fn run_parts(ctx: &Context, networks: bool) -> Result<(ExperimentResult, Exp
             plan.limit_test.map_or("all 10,000".to_string(), |n| n.to_string())
         ),
     ];
-    let output = ExpressivityOutput {
+    let details = ExpressivityDetails {
         matricization: table,
         networks: runs,
         data: data.clone(),
@@ -460,9 +466,9 @@ pub fn run_parts(ctx: &Context, networks: bool) -> Result<(ExperimentResult, Exp
         figures: figs,
         notes,
         seconds: 0.0,
-        details: serde_json::to_value(&output)?,
+        details: serde_json::to_value(&details)?,
     };
-    Ok((result, output))
+    Ok((result, details))
 }
 
 /// Runs the experiment (`mathnn reproduce`).

@@ -22,8 +22,10 @@ use nn_core::data::{Dataset, DatasetName, Provenance, TrainTest};
 use nn_core::gan::{GanArch, GanConfig, GanLoss, GanTrainer};
 use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::train::{TrainConfig, TrainOptions};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::common::{Bar, shared_progress};
 use crate::common::{load_data_or_generated, progress_bar};
 use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, line_chart};
@@ -127,7 +129,6 @@ impl Evaluator {
         gs_draws: usize,
     ) -> Result<Self> {
         let clf = DomainClassifier::new(&classifier_config(), 0, &Device::Cpu)?;
-        let bar = progress_bar(quiet, "domain classifier");
         let report = clf.train(
             train,
             Some(test),
@@ -137,7 +138,7 @@ impl Evaluator {
             },
             &TrainOptions {
                 checkpoint_dir: Some(clf_dir.to_path_buf()),
-                progress: Some(bar),
+                progress: Some(shared_progress(&progress_bar(quiet, "domain classifier"))),
             },
         )?;
         let accuracy = report
@@ -155,8 +156,8 @@ impl Evaluator {
             },
             ..defaults
         };
-        let bar = gs_bar(quiet, "MNIST test", gs_draws);
-        let scorer = SampleScorer::new(clf, reference, params, &|| bar.inc(1))
+        let bar = progress_bar(quiet, "gs MNIST test");
+        let scorer = SampleScorer::new(clf, reference, params, Some(&Bar(bar.clone())))
             .context("MRLT of MNIST test")?;
         bar.finish_and_clear();
         Ok(Self {
@@ -169,8 +170,10 @@ impl Evaluator {
 
     /// Scores `images` (`[N, 1, 28, 28]` in `[0, 1]`).
     pub fn score(&self, name: &str, iteration: Option<usize>, images: &Tensor) -> Result<Scores> {
-        let bar = gs_bar(self.quiet, name, self.scorer.params().gs.n_draws);
-        let s = self.scorer.score(name, iteration, images, &|| bar.inc(1))?;
+        let bar = progress_bar(self.quiet, &format!("gs {name}"));
+        let s = self
+            .scorer
+            .score(name, iteration, images, Some(&Bar(bar.clone())))?;
         bar.finish_and_clear();
         // A set of identical points has no witness-complex scale (α_max = 0): GS is undefined there.
         if let Some(why) = &s.gs_undefined {
@@ -178,13 +181,6 @@ impl Evaluator {
         }
         Ok(s)
     }
-}
-
-/// A progress bar over the Geometry Score draws of the set `label`.
-fn gs_bar(quiet: bool, label: &str, draws: usize) -> indicatif::ProgressBar {
-    let bar = progress_bar(quiet, &format!("gs {label}"));
-    bar.set_length(draws as u64);
-    bar
 }
 
 /// `n` copies of image `i` of `images`.
@@ -235,6 +231,36 @@ struct GanRun {
     evals: Vec<Scores>,
     seconds: f64,
     iterations: usize,
+}
+
+/// result.json's details: the setup, the fixed sets' scores and every GAN run's evaluation history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GanComparisonDetails {
+    /// GAN architecture (`"mlp"` or `"dcgan"`).
+    pub arch: String,
+    /// Images per scored set.
+    pub n_eval: usize,
+    /// The domain classifier's accuracy on MNIST test.
+    pub classifier_accuracy: f64,
+    /// Inception Score of MNIST test itself: [mean, std].
+    pub reference_is: (f64, f64),
+    /// Scores of the fixed sets (floor, ceiling, memorised digits, …).
+    pub fixed_sets: Vec<Scores>,
+    /// One entry per GAN objective.
+    pub runs: Vec<GanRunDetails>,
+}
+
+/// One GAN run in the details.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GanRunDetails {
+    /// The objective (`"wgan-gp"`, `"gan"` or `"wgan"`).
+    pub loss: String,
+    /// Iterations trained.
+    pub iterations: usize,
+    /// Training wall time in seconds.
+    pub train_seconds: f64,
+    /// Scores of every evaluated checkpoint.
+    pub evals: Vec<Scores>,
 }
 
 /// The data every phase shares: MNIST (or its generated stand-in), the evaluator and the set sizes.
@@ -288,23 +314,25 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     if setup.mnist.train.provenance == Provenance::Generated {
         notes.push("GENERATED data: the GANs learn the generated digit-like set; numbers are not comparable with MNIST anchors.".into());
     }
+    let data = format!("MNIST: {}", setup.mnist.train.provenance.label());
+    let details = GanComparisonDetails {
+        arch: p.arch.as_str().into(),
+        n_eval: setup.n,
+        classifier_accuracy: setup.eval.accuracy,
+        reference_is: setup.eval.ref_is,
+        fixed_sets,
+        runs: details_runs,
+    };
     Ok(ExperimentResult {
         name: NAME.into(),
         title: TITLE.into(),
         profile: ctx.profile,
-        data: format!("MNIST: {}", setup.mnist.train.provenance.label()),
+        data,
         rows,
         figures,
         notes,
         seconds: 0.0,
-        details: json!({
-            "arch": p.arch.as_str(),
-            "n_eval": setup.n,
-            "classifier_accuracy": setup.eval.accuracy,
-            "reference_is": setup.eval.ref_is,
-            "fixed_sets": fixed_sets,
-            "runs": details_runs,
-        }),
+        details: serde_json::to_value(&details)?,
     })
 }
 
@@ -387,7 +415,7 @@ fn train_and_score(
         .with_context(|| format!("{} run in {}", loss.as_str(), dir.display()))?;
     let bar = progress_bar(ctx.quiet, loss.as_str());
     let samples_dir = ctx.out.join("samples");
-    trainer.train(Some(&dir), Some(&bar), |t| -> Result<()> {
+    trainer.train(Some(&dir), Some(&Bar(bar.clone())), |t| -> Result<()> {
         let it = t.iteration();
         // The evaluator's classifier is small and stays on the CPU.
         let images = t.generate(n, 12345)?.to_device(&Device::Cpu)?;
@@ -492,7 +520,7 @@ fn table(
     setup: &Setup,
     fixed_sets: &[Scores],
     runs: &[GanRun],
-) -> (Vec<Row>, Vec<serde_json::Value>) {
+) -> (Vec<Row>, Vec<GanRunDetails>) {
     let (eval, n) = (&setup.eval, setup.n);
     let note_n = format!(
         "{n} generated vs {n} MNIST-test images; GS: {} pixel vectors, L0 = 64, γ = 1/128, {} draws",
@@ -530,9 +558,12 @@ fn table(
     let mut details_runs = Vec::new();
     for r in runs {
         rows.extend(run_rows(p, r));
-        details_runs.push(json!({
-            "loss": r.loss.as_str(), "iterations": r.iterations, "train_seconds": r.seconds, "evals": r.evals,
-        }));
+        details_runs.push(GanRunDetails {
+            loss: r.loss.as_str().into(),
+            iterations: r.iterations,
+            train_seconds: r.seconds,
+            evals: r.evals.clone(),
+        });
     }
     (rows, details_runs)
 }

@@ -15,8 +15,9 @@ use ndarray::Array2;
 use nn_core::data::{DatasetName, Provenance, TrainTest};
 use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::train::{TrainConfig, TrainOptions};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
+use crate::common::shared_progress;
 use crate::common::{load_data_or_generated, progress_bar};
 use crate::report::plot::{BarGroup, bar_chart};
 use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row, run_dir};
@@ -144,15 +145,84 @@ pub fn mrlt(quiet: bool, label: &str, x: &Array2<f64>, cfg: &GsConfig) -> Result
 }
 
 /// FID, KID, IS and GS of one compared set against MNIST test, with its MRLT.
-struct SetMetrics {
-    name: String,
-    fid: f64,
-    kid: f64,
-    kid_std: f64,
-    is_mean: f64,
-    is_std: f64,
-    gs: f64,
-    mrlt: Vec<f64>,
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetMetrics {
+    /// The set's name, as in the rows.
+    pub name: String,
+    /// FID against MNIST test (domain-classifier features).
+    pub fid: f64,
+    /// KID against MNIST test (mean over the subsets).
+    pub kid: f64,
+    /// Standard deviation of KID over the subsets.
+    pub kid_std: f64,
+    /// Inception Score (mean over the splits).
+    pub is_mean: f64,
+    /// Inception Score's standard deviation over the splits.
+    pub is_std: f64,
+    /// Geometry Score against MNIST test (raw pixels).
+    pub gs: f64,
+    /// The set's MRLT.
+    pub mrlt: Vec<f64>,
+}
+
+/// result.json's details: every measured number, the toy GS matrix and the plan's sizes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GanMetricsDetails {
+    /// Images per evaluated set (and of the MNIST-test reference).
+    pub n: usize,
+    /// The domain classifier's accuracy on MNIST test (NaN, written null, if unknown).
+    pub classifier_test_accuracy: f64,
+    /// Every compared set's metrics.
+    pub sets: Vec<SetMetrics>,
+    /// MNIST test's own MRLT.
+    pub reference_mrlt: Vec<f64>,
+    /// MNIST test's Inception Score: [mean, std].
+    pub reference_is: [f64; 2],
+    /// Each toy cloud's MRLT.
+    pub toy: Vec<ToyMrlt>,
+    /// GS of every pair of toy clouds.
+    pub toy_gs: Vec<ToyGs>,
+    /// GS(circle, disk) per anchor seed.
+    pub anchor_gs_per_seed: Vec<f64>,
+    /// The profile's sizes.
+    pub plan: PlanSizes,
+}
+
+/// One toy cloud's MRLT in the details.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToyMrlt {
+    /// The cloud ("circle", "two circles", …).
+    pub name: String,
+    /// Its MRLT.
+    pub mrlt: Vec<f64>,
+    /// Standard error of each MRLT entry.
+    pub std_err: Vec<f64>,
+}
+
+/// The Geometry Score of one pair of toy clouds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToyGs {
+    /// First cloud.
+    pub a: String,
+    /// Second cloud.
+    pub b: String,
+    /// GS(a, b).
+    pub gs: f64,
+}
+
+/// The plan's sizes recorded in the details.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanSizes {
+    /// KID subsets.
+    pub kid_subsets: usize,
+    /// Points (images) per set for the Geometry Score on pixels.
+    pub gs_points: usize,
+    /// MRLT draws on pixels.
+    pub gs_draws: usize,
+    /// Points per toy cloud.
+    pub toy_n: usize,
+    /// MRLT draws per toy cloud.
+    pub toy_draws: usize,
 }
 
 /// The trained domain classifier of phase 1.
@@ -207,6 +277,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let mut rows = set_rows(&p, n, &classifier, &sets)?;
     let gs_matrix = toy_rows(&p, &toys, &mut rows)?;
     let notes = report_notes(&p, generated);
+    let details = details(&p, n, &classifier, &sets, &toys, gs_matrix);
     Ok(ExperimentResult {
         name: NAME.into(),
         title: TITLE.into(),
@@ -216,7 +287,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         figures,
         notes,
         seconds: 0.0,
-        details: details(&p, n, &classifier, &sets, &toys, gs_matrix),
+        details: serde_json::to_value(&details)?,
     })
 }
 
@@ -230,7 +301,6 @@ fn train_classifier(ctx: &Context, p: &Plan, mnist: &TrainTest) -> Result<Classi
     };
     let clf = DomainClassifier::new(&config, 0, &Device::Cpu)?;
     let clf_train = mnist.train.take(p.clf_train.min(mnist.train.len()))?;
-    let bar = progress_bar(ctx.quiet, "classifier");
     let report = clf.train(
         &clf_train,
         Some(&mnist.test),
@@ -240,7 +310,7 @@ fn train_classifier(ctx: &Context, p: &Plan, mnist: &TrainTest) -> Result<Classi
         },
         &TrainOptions {
             checkpoint_dir: Some(run_dir(ctx, "mlp256-classifier")),
-            progress: Some(bar),
+            progress: Some(shared_progress(&progress_bar(ctx.quiet, "classifier"))),
         },
     )?;
     let accuracy = report
@@ -496,9 +566,9 @@ fn set_rows(p: &Plan, n: usize, classifier: &Classifier, sets: &SetResults) -> R
     Ok(rows)
 }
 
-/// Appends the circle-vs-disk anchor row and one row per pair of toy clouds; returns the pairs' GS as
-/// JSON for the details.
-fn toy_rows(p: &Plan, toys: &ToyResults, rows: &mut Vec<Row>) -> Result<Vec<serde_json::Value>> {
+/// Appends the circle-vs-disk anchor row and one row per pair of toy clouds; returns the pairs' GS for
+/// the details.
+fn toy_rows(p: &Plan, toys: &ToyResults, rows: &mut Vec<Row>) -> Result<Vec<ToyGs>> {
     let (anchor_mean, anchor_sd) = (toys.anchor_mean, toys.anchor_sd);
     rows.push(Row {
         quantity: format!(
@@ -515,7 +585,11 @@ fn toy_rows(p: &Plan, toys: &ToyResults, rows: &mut Vec<Row>) -> Result<Vec<serd
     for i in 0..clouds.len() {
         for j in i + 1..clouds.len() {
             let g = geometry_score(&toy_mrlts[i].mrlt, &toy_mrlts[j].mrlt)?;
-            gs_matrix.push(json!({"a": names[i], "b": names[j], "gs": g}));
+            gs_matrix.push(ToyGs {
+                a: names[i].into(),
+                b: names[j].into(),
+                gs: g,
+            });
             rows.push(Row {
                 quantity: format!("GS({}, {}) ×10³", names[i], names[j]),
                 paper: "planar sets of different topology are separated (paper, Fig. 4)".into(),
@@ -559,27 +633,34 @@ fn details(
     classifier: &Classifier,
     sets: &SetResults,
     toys: &ToyResults,
-    gs_matrix: Vec<serde_json::Value>,
-) -> serde_json::Value {
-    json!({
-        "n": n,
-        "classifier_test_accuracy": classifier.accuracy,
-        "sets": sets.results.iter().map(|r| json!({
-            "name": r.name, "fid": r.fid, "kid": r.kid, "kid_std": r.kid_std,
-            "is_mean": r.is_mean, "is_std": r.is_std, "gs": r.gs, "mrlt": r.mrlt,
-        })).collect::<Vec<_>>(),
-        "reference_mrlt": sets.ref_mrlt.mrlt,
-        "reference_is": [sets.ref_is.mean, sets.ref_is.std],
-        "toy": toys.clouds.iter().zip(&toys.toy_mrlts).map(|((name, _), m)| json!({
-            "name": name, "mrlt": m.mrlt, "std_err": m.std_err
-        })).collect::<Vec<_>>(),
-        "toy_gs": gs_matrix,
-        "anchor_gs_per_seed": toys.anchor,
-        "plan": {
-            "kid_subsets": p.kid_subsets, "gs_points": p.gs_points, "gs_draws": p.gs_draws,
-            "toy_n": p.toy_n, "toy_draws": p.toy_draws,
+    gs_matrix: Vec<ToyGs>,
+) -> GanMetricsDetails {
+    GanMetricsDetails {
+        n,
+        classifier_test_accuracy: classifier.accuracy,
+        sets: sets.results.clone(),
+        reference_mrlt: sets.ref_mrlt.mrlt.clone(),
+        reference_is: [sets.ref_is.mean, sets.ref_is.std],
+        toy: toys
+            .clouds
+            .iter()
+            .zip(&toys.toy_mrlts)
+            .map(|((name, _), m)| ToyMrlt {
+                name: (*name).into(),
+                mrlt: m.mrlt.clone(),
+                std_err: m.std_err.clone(),
+            })
+            .collect(),
+        toy_gs: gs_matrix,
+        anchor_gs_per_seed: toys.anchor.clone(),
+        plan: PlanSizes {
+            kid_subsets: p.kid_subsets,
+            gs_points: p.gs_points,
+            gs_draws: p.gs_draws,
+            toy_n: p.toy_n,
+            toy_draws: p.toy_draws,
         },
-    })
+    }
 }
 
 fn argmax(v: &[f64]) -> usize {

@@ -14,8 +14,9 @@ use candle_core::Device;
 use generalization::fit::{FitConfig, FitOptions};
 use generalization::{ConditionResult, Corruption, ZhangModel, run_condition};
 use nn_core::data::{DatasetName, Provenance, TrainTest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::common::shared_progress;
 use crate::common::{ensure_dir, load_data_or_generated, progress_bar};
 use crate::report::plot::{Series, curve_chart};
 use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row};
@@ -94,7 +95,7 @@ pub fn run_plan(
         let options = FitOptions {
             checkpoint_dir: Some(out.join(&name)),
             checkpoint_every: 25,
-            progress: Some(progress.clone()),
+            progress: Some(shared_progress(&progress)),
         };
         let started = Instant::now();
         let r = run_condition(
@@ -254,11 +255,15 @@ fn plans(profile: Profile) -> Vec<Group> {
     }
 }
 
-#[derive(Serialize)]
-struct Details<'a> {
-    optimizer: &'static str,
-    threads: usize,
-    runs: &'a [ConditionResult],
+/// The typed `details` of the experiment's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RandomLabelsDetails {
+    /// The optimiser every condition was trained with (`adam`).
+    pub optimizer: String,
+    /// The worker threads the training used.
+    pub threads: usize,
+    /// Every condition's result, in plan order.
+    pub runs: Vec<ConditionResult>,
 }
 
 fn dataset_title(d: &str) -> &str {
@@ -566,11 +571,11 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     rows.extend(table1_rows(&results));
     let data = data_description(&results);
     let runs: Vec<ConditionResult> = results.into_iter().map(|(_, _, r)| r).collect();
-    let details = serde_json::to_value(Details {
-        optimizer: "adam",
+    let details = RandomLabelsDetails {
+        optimizer: "adam".into(),
         threads: nn_core::threads::worker_threads(),
-        runs: &runs,
-    })?;
+        runs,
+    };
     Ok(ExperimentResult {
         name: NAME.into(),
         title: TITLE.into(),
@@ -580,7 +585,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         figures,
         notes: notes(),
         seconds: 0.0,
-        details,
+        details: serde_json::to_value(&details)?,
     })
 }
 

@@ -23,8 +23,8 @@ use adversarial::attacks::{
     DeepFoolConfig, EVAL_BATCH, FgsmConfig, deepfool_chunked, fgsm_success_rate, predict,
 };
 use adversarial::defences::{
-    Augmentation, Defended, InputTransform, SubstituteConfig, accuracy, substitute_attack,
-    train_with_augmentation, train_with_gaussian_noise,
+    Augmentation, Defended, InputTransform, SubstituteConfig, SubstituteReport, accuracy,
+    substitute_attack, train_with_augmentation, train_with_gaussian_noise,
 };
 use adversarial::net::Net;
 use adversarial::norm::{Clip, Norm, random_perturbation};
@@ -39,8 +39,9 @@ use nn_core::data::{Dataset, DatasetName, Provenance};
 use nn_core::models::{Classifier, InputSpec, ModelConfig, ModelKind};
 use nn_core::optim::{LrSchedule, OptimizerConfig};
 use nn_core::train::{TrainConfig, TrainOptions, evaluate, train};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::common::{Bar, shared_progress};
 use crate::common::{load_data_or_generated, new_model, progress_bar};
 use crate::report::grid::{Captions, save_captioned_grid};
 use crate::report::plot::{Series, curve_chart, scatter_chart};
@@ -329,8 +330,9 @@ fn plan(profile: Profile) -> Plan {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct SvRecord {
+/// One (layer, q) singular vector of a model and its fooling rates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SvRecord {
     layer: String,
     q: f64,
     singular_value: f64,
@@ -347,8 +349,9 @@ struct SvRecord {
     fooling_unclipped_ref: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct ModelRecord {
+/// One trained model and the results of every attack on it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
     dataset: String,
     arch: String,
     train_images: usize,
@@ -393,8 +396,9 @@ struct Trained {
     record: ModelRecord,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct DefenceRow {
+/// One model's accuracies under one input-transform defence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DefenceRow {
     dataset: String,
     arch: String,
     defence: String,
@@ -402,6 +406,97 @@ struct DefenceRow {
     sv_accuracy: f64,
     upgd_accuracy: f64,
     random_accuracy: f64,
+}
+
+/// The typed `details` of the experiment's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UniversalPerturbationsDetails {
+    /// Every trained model and its attacks, data set by data set.
+    pub models: Vec<ModelRecord>,
+    /// The transfer tables at ε_ref, one per data set.
+    pub transfer: Vec<TransferTable>,
+    /// Accuracies under the input-transform defences (first data set).
+    pub defences: Vec<DefenceRow>,
+    /// Gaussian-noise training of LeNet (first data set); `null` if not run.
+    pub noise_training: Option<NoiseTraining>,
+    /// The Papernot substitute attacks; `null` if not run.
+    pub substitute: Option<SubstituteAttacks>,
+    /// The ℓ∞ budgets ε of the fooling-rate curves.
+    pub eps_grid: Vec<f64>,
+    /// The reference budget ε of the tables.
+    pub eps_ref: f64,
+    /// Wall seconds of each phase, in the order run.
+    pub phase_seconds: Vec<(String, f64)>,
+}
+
+/// Transfer tables of one data set at ε_ref: rows = source network, columns = target network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferTable {
+    /// The data set's label.
+    pub dataset: String,
+    /// The ℓ∞ budget of the perturbations.
+    pub eps: f64,
+    /// The networks, in row and column order.
+    pub archs: Vec<String>,
+    /// Fooling rates of each source's best SV-UAP on each target.
+    pub sv_uap: Vec<Vec<f64>>,
+    /// Fooling rates of each source's universal PGD perturbation on each target.
+    pub universal_pgd: Vec<Vec<f64>>,
+}
+
+/// Gaussian-noise training of LeNet and the white-box attacks on it, beside the undefended model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoiseTraining {
+    /// Standard deviation of the training noise.
+    pub sigma: f64,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Wall seconds of the training.
+    pub train_seconds: f64,
+    /// Clean test accuracy of the noise-trained model.
+    pub clean_accuracy: f64,
+    /// Clean test accuracy of the undefended model.
+    pub undefended_clean_accuracy: f64,
+    /// Layer of the SV-UAP.
+    pub sv_layer: String,
+    /// q of the SV-UAP.
+    pub sv_q: f64,
+    /// Fooling rate of the SV-UAP rebuilt on the noise-trained model.
+    pub sv_fooling: f64,
+    /// Fooling rate of the undefended model's SV-UAP on it.
+    pub undefended_sv_fooling: f64,
+    /// Fooling rate of universal PGD rebuilt on the noise-trained model.
+    pub upgd_fooling: f64,
+    /// Fooling rate of universal PGD on the undefended model.
+    pub undefended_upgd_fooling: f64,
+    /// Accuracy of the noise-trained model under its universal PGD perturbation.
+    pub upgd_accuracy: Option<f64>,
+}
+
+/// The substitute black-box attacks on one data set's LeNet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubstituteAttacks {
+    /// The data set's label.
+    pub dataset: String,
+    /// One entry per planned setting that had seed images.
+    pub runs: Vec<SubstituteRun>,
+}
+
+/// One setting of the substitute attack and its report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubstituteRun {
+    /// Seed images labelled by the oracle.
+    pub seed_images: usize,
+    /// Jacobian augmentation rounds.
+    pub rounds: usize,
+    /// Substitute training epochs per round.
+    pub epochs: usize,
+    /// Jacobian augmentation step λ.
+    pub lambda: f64,
+    /// Wall seconds of the attack.
+    pub seconds: f64,
+    /// The attack's outcome.
+    pub report: SubstituteReport,
 }
 
 fn pct(x: f64) -> String {
@@ -439,7 +534,7 @@ fn train_model(
                     None,
                     &aug,
                     &tc,
-                    Some(&bar),
+                    Some(&Bar(bar.clone())),
                 )?;
                 std::fs::create_dir_all(&dir)?;
                 nn_core::checkpoint::save_varmap(&varmap, &file)?;
@@ -448,7 +543,7 @@ fn train_model(
         (None, None) => {
             let options = TrainOptions {
                 checkpoint_dir: Some(run_dir(ctx, &format!("{ds_label}-{kind}-{}", recipe.tag()))),
-                progress: Some(bar.clone()),
+                progress: Some(shared_progress(&bar)),
             };
             train(model.as_ref(), &varmap, train_set, None, &tc, &options)?;
         }
@@ -460,7 +555,7 @@ fn train_model(
                 None,
                 s,
                 &tc,
-                Some(&bar),
+                Some(&Bar(bar.clone())),
             )?;
         }
     }
@@ -722,7 +817,7 @@ fn uap_attack(
         chunk: p.uap_chunk,
         ..UapConfig::default()
     };
-    let uap = universal_perturbation(net, &uap_x, &uap_cfg, Some(&bar))?;
+    let uap = universal_perturbation(net, &uap_x, &uap_cfg, Some(&Bar(bar.clone())))?;
     bar.finish_and_clear();
     let uap_seconds = t.elapsed().as_secs_f64();
     let uap_v = uap.perturbation.to_tensor(&Device::Cpu)?;
@@ -752,7 +847,7 @@ fn universal_pgd_attack(
         .images
         .narrow(0, 0, p.upgd_images.min(train_set.len()))?;
     let bar = progress_bar(ctx.quiet, &format!("universal PGD {who}"));
-    let upgd = universal_pgd(net, &upgd_x, None, &upgd_config(p), Some(&bar))?;
+    let upgd = universal_pgd(net, &upgd_x, None, &upgd_config(p), Some(&Bar(bar.clone())))?;
     bar.finish_and_clear();
     let upgd_seconds = t.elapsed().as_secs_f64();
     let upgd_v = upgd.perturbation.to_tensor(&Device::Cpu)?;
@@ -900,13 +995,13 @@ impl PhaseClock {
 /// What the data sets contribute to the result, in the order they were run.
 struct Collected {
     records: Vec<ModelRecord>,
-    transfer: Vec<serde_json::Value>,
+    transfer: Vec<TransferTable>,
     defence_rows: Vec<DefenceRow>,
     figures: Vec<Figure>,
     rows: Vec<Row>,
     provenances: Vec<&'static str>,
-    noise_training: serde_json::Value,
-    substitute: serde_json::Value,
+    noise_training: Option<NoiseTraining>,
+    substitute: Option<SubstituteAttacks>,
     clock: PhaseClock,
 }
 
@@ -920,8 +1015,8 @@ impl Collected {
             figures: Vec::new(),
             rows: Vec::new(),
             provenances: Vec::new(),
-            noise_training: serde_json::Value::Null,
-            substitute: serde_json::Value::Null,
+            noise_training: None,
+            substitute: None,
             clock: PhaseClock::start(),
         }
     }
@@ -960,7 +1055,7 @@ fn transfer_tables(
     provenance: &str,
     trained: &[Trained],
     eval: &Dataset,
-) -> Result<(serde_json::Value, Vec<Row>)> {
+) -> Result<(TransferTable, Vec<Row>)> {
     let clip = Clip::default();
     let evs: Vec<FoolingEvaluator> = trained
         .iter()
@@ -975,10 +1070,6 @@ fn transfer_tables(
             table_upgd[s][t] = evs[t].evaluate(&tgt.net, &src.upgd, clip)?.fooling_rate;
         }
     }
-    let json = serde_json::json!({
-        "dataset": ds_label, "eps": p.eps_ref, "archs": ARCHS.map(|k| k.to_string()),
-        "sv_uap": table_sv, "universal_pgd": table_upgd,
-    });
     let mut rows = Vec::new();
     for s in 0..3 {
         rows.push(Row {
@@ -1006,7 +1097,14 @@ fn transfer_tables(
             ),
         });
     }
-    Ok((json, rows))
+    let table = TransferTable {
+        dataset: ds_label.to_string(),
+        eps: p.eps_ref,
+        archs: ARCHS.iter().map(|k| k.to_string()).collect(),
+        sv_uap: table_sv,
+        universal_pgd: table_upgd,
+    };
+    Ok((table, rows))
 }
 
 /// Figure: fooling rate against ε of each network's best SV-UAP and of random ±ε signs.
@@ -1291,7 +1389,7 @@ fn gaussian_noise_training(
     train_full: &Dataset,
     eval: &Dataset,
     lenet: &ModelRecord,
-) -> Result<(serde_json::Value, Row)> {
+) -> Result<(NoiseTraining, Row)> {
     let best = &lenet.sv[lenet.best_sv];
     let train_set = train_full.take(p.train[0].images)?;
     let (noisy_net, _m, acc, secs) = train_model(
@@ -1308,14 +1406,20 @@ fn gaussian_noise_training(
     )?;
     let (sv_rep, upgd_rep) = attack_noisy_net(p, &noisy_net, best, &train_set, eval)?;
     let base_ref = best.fooling_ref;
-    let json = serde_json::json!({
-        "sigma": p.noise_sigma, "epochs": p.noise_epochs, "train_seconds": secs,
-        "clean_accuracy": acc, "undefended_clean_accuracy": lenet.test_accuracy,
-        "sv_layer": best.layer, "sv_q": best.q,
-        "sv_fooling": sv_rep.fooling_rate, "undefended_sv_fooling": base_ref,
-        "upgd_fooling": upgd_rep.fooling_rate, "undefended_upgd_fooling": lenet.upgd_fooling,
-        "upgd_accuracy": upgd_rep.perturbed_accuracy,
-    });
+    let record = NoiseTraining {
+        sigma: p.noise_sigma,
+        epochs: p.noise_epochs,
+        train_seconds: secs,
+        clean_accuracy: acc,
+        undefended_clean_accuracy: lenet.test_accuracy,
+        sv_layer: best.layer.clone(),
+        sv_q: best.q,
+        sv_fooling: sv_rep.fooling_rate,
+        undefended_sv_fooling: base_ref,
+        upgd_fooling: upgd_rep.fooling_rate,
+        undefended_upgd_fooling: lenet.upgd_fooling,
+        upgd_accuracy: upgd_rep.perturbed_accuracy,
+    };
     let row = Row {
         quantity: format!(
             "{ds_label} LeNet trained with Gaussian noise σ = {}: clean acc / white-box SV-UAP / universal PGD fooling at ε = {}",
@@ -1329,7 +1433,7 @@ fn gaussian_noise_training(
         ),
         note: "white-box: perturbations rebuilt on the noise-trained model".into(),
     };
-    Ok((json, row))
+    Ok((record, row))
 }
 
 /// Papernot substitute attack on `oracle` (the LeNet), in each planned setting, with seed images from the
@@ -1341,7 +1445,7 @@ fn substitute_attacks(
     test: &Dataset,
     eval: &Dataset,
     oracle: &Net,
-) -> Result<(serde_json::Value, Vec<Row>)> {
+) -> Result<(SubstituteAttacks, Vec<Row>)> {
     let mut rows = Vec::new();
     let mut runs = Vec::new();
     for &(seeds, rounds, epochs) in &p.substitute {
@@ -1376,13 +1480,20 @@ fn substitute_attacks(
             ),
             note: format!("{provenance}; labels only from the oracle; {:.1} s", t.elapsed().as_secs_f64()),
         });
-        runs.push(serde_json::json!({
-            "seed_images": held_out, "rounds": rounds, "epochs": epochs, "lambda": cfg.lambda,
-            "seconds": t.elapsed().as_secs_f64(), "report": rep,
-        }));
+        runs.push(SubstituteRun {
+            seed_images: held_out,
+            rounds,
+            epochs,
+            lambda: cfg.lambda,
+            seconds: t.elapsed().as_secs_f64(),
+            report: rep,
+        });
     }
     Ok((
-        serde_json::json!({ "dataset": ds_label, "runs": runs }),
+        SubstituteAttacks {
+            dataset: ds_label.to_string(),
+            runs,
+        },
         rows,
     ))
 }
@@ -1423,17 +1534,17 @@ fn run_dataset(
             .mark(format!("{ds_label}: input-transform defences"));
         let (noise, row) =
             gaussian_noise_training(ctx, p, &ds_label, &data.train, &eval, &trained[0].record)?;
-        out.noise_training = noise;
+        out.noise_training = Some(noise);
         out.rows.push(row);
         out.clock
             .mark(format!("{ds_label}: Gaussian-noise training"));
     }
 
     // Papernot substitute attack on the MNIST LeNet, in each planned setting.
-    if ds == DatasetName::Mnist || (d + 1 == p.datasets.len() && out.substitute.is_null()) {
+    if ds == DatasetName::Mnist || (d + 1 == p.datasets.len() && out.substitute.is_none()) {
         let (substitute, rows) =
             substitute_attacks(p, &ds_label, provenance, &data.test, &eval, &trained[0].net)?;
-        out.substitute = substitute;
+        out.substitute = Some(substitute);
         out.rows.extend(rows);
     }
     out.clock.mark(format!("{ds_label}: substitute attack"));
@@ -1620,6 +1731,16 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     }
     provenances.sort();
     provenances.dedup();
+    let details = UniversalPerturbationsDetails {
+        models: out.records,
+        transfer: out.transfer,
+        defences: out.defence_rows,
+        noise_training: out.noise_training,
+        substitute: out.substitute,
+        eps_grid: p.eps_grid.clone(),
+        eps_ref: p.eps_ref,
+        phase_seconds: out.clock.phases,
+    };
     Ok(ExperimentResult {
         name: NAME.into(),
         title: TITLE.into(),
@@ -1629,11 +1750,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         figures: out.figures,
         notes,
         seconds: 0.0,
-        details: serde_json::json!({
-            "models": out.records, "transfer": out.transfer, "defences": out.defence_rows,
-            "noise_training": out.noise_training, "substitute": out.substitute,
-            "eps_grid": p.eps_grid, "eps_ref": p.eps_ref, "phase_seconds": out.clock.phases,
-        }),
+        details: serde_json::to_value(&details)?,
     })
 }
 

@@ -11,6 +11,7 @@ use nn_core::models::{ModelConfig, ModelKind, parameter_count};
 use nn_core::train::{EpochMetrics, TrainConfig, TrainOptions, train};
 use serde::{Deserialize, Serialize};
 
+use crate::common::shared_progress;
 use crate::common::{DeviceArg, ensure_memory, input_spec, new_model, progress_bar, write_json};
 /// What `DIR/config.json` records: enough to rebuild and evaluate the model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,7 +124,7 @@ pub fn train_on(run: &ClassifierRun, data: TrainTest) -> Result<TrainOutcome> {
     let progress = progress_bar(run.quiet, &format!("{kind} on {dataset}"));
     let options = TrainOptions {
         checkpoint_dir: Some(out.join("checkpoint")),
-        progress: Some(progress.clone()),
+        progress: Some(shared_progress(&progress)),
     };
     let started = Instant::now();
     let report = train(

@@ -43,12 +43,12 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device};
 use candle_nn::VarMap;
-use indicatif::ProgressBar;
 use ndarray::Array2;
 use nn_core::data::Dataset;
 use nn_core::models::{
     InputSpec, ModelConfig, ModelKind, SeededVarMap, build_model, parameter_count,
 };
+use nn_core::progress::SharedProgress;
 use serde::{Deserialize, Serialize};
 
 use super::margin::{MarginComplexity, MarginParams, margin_complexity, mlp_layers};
@@ -90,14 +90,24 @@ impl Default for WidthSweepParams {
 }
 
 /// Checkpoints and progress of a sweep.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WidthSweepOptions {
     /// Root folder: run `(η, width)` checkpoints in `noise<η>-width<w>/`; `None`: no checkpoints.
     pub checkpoint_root: Option<PathBuf>,
     /// Save every this many epochs (0: the fit default).
     pub checkpoint_every: usize,
-    /// Advanced once per epoch of the current run.
-    pub progress: Option<ProgressBar>,
+    /// Advanced once per epoch of the current run (restarted for each run).
+    pub progress: Option<SharedProgress>,
+}
+
+impl std::fmt::Debug for WidthSweepOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WidthSweepOptions")
+            .field("checkpoint_root", &self.checkpoint_root)
+            .field("checkpoint_every", &self.checkpoint_every)
+            .field("progress", &self.progress.as_ref().map(|_| "Progress"))
+            .finish()
+    }
 }
 
 /// One trained width at one noise level.

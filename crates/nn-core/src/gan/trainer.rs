@@ -32,7 +32,6 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -49,6 +48,7 @@ use crate::gan::models::{Critic, GanArch, Generator, IMAGE_SIDE};
 use crate::grad::seeded_normal;
 use crate::models::SeededVarMap;
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::progress::Progress;
 use crate::{NnError, Result};
 
 /// Name of the commit-point file in a checkpoint directory.
@@ -642,7 +642,7 @@ impl GanTrainer {
     pub fn run(
         &mut self,
         checkpoint_dir: Option<&Path>,
-        progress: Option<&ProgressBar>,
+        progress: Option<&dyn Progress>,
     ) -> Result<()> {
         self.train(checkpoint_dir, progress, |_| Ok::<(), NnError>(()))
     }
@@ -654,12 +654,11 @@ impl GanTrainer {
     pub fn train<E: From<NnError>>(
         &mut self,
         checkpoint_dir: Option<&Path>,
-        progress: Option<&ProgressBar>,
+        progress: Option<&dyn Progress>,
         mut on_checkpoint: impl FnMut(&mut Self) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        if let Some(bar) = progress {
-            bar.set_length(self.config.iterations as u64);
-            bar.set_position(self.iteration as u64);
+        if let Some(p) = progress {
+            p.start(self.config.iterations as u64, self.iteration as u64);
         }
         let mut checkpoint = |t: &mut Self| -> std::result::Result<(), E> {
             on_checkpoint(t)?;
@@ -674,9 +673,9 @@ impl GanTrainer {
         let mut clock = Instant::now();
         while self.iteration < self.config.iterations {
             let log = self.step()?;
-            if let Some(bar) = progress {
-                bar.inc(1);
-                bar.set_message(format!(
+            if let Some(p) = progress {
+                p.advance(1);
+                p.message(&format!(
                     "D {:.3} G {:.3}",
                     log.critic_loss, log.generator_loss
                 ));

@@ -381,13 +381,7 @@ pub fn uses_fast_max_pool2d(x: &Tensor) -> bool {
 /// Fused k×k / stride-k max pool of `x` (N, C, H, W) → (N, C, ⌊H/k⌋, ⌊W/k⌋) on the CPU in f32/f64 (an
 /// error for other devices and dtypes: call [`crate::layers::max_pool2d`], which chooses).
 pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
-    if !uses_fast_max_pool2d(x) {
-        bail!(
-            "ops::max_pool2d: needs an f32 or f64 tensor on the CPU, got {:?} on {:?}",
-            x.dtype(),
-            x.device().location()
-        );
-    }
+    require_fast_path("ops::max_pool2d", x)?;
     let geom = PoolGeometry::new(x.dims4()?, k)?;
     x.contiguous()?.apply_op1(MaxPool(geom))
 }
@@ -396,13 +390,19 @@ pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
 /// the same values and, for finite inputs, the same gradients as the two ops in sequence, with one pass
 /// each way instead of two and no ReLU output in the graph.
 pub fn relu_max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    require_fast_path("ops::relu_max_pool2d", x)?;
+    let geom = PoolGeometry::new(x.dims4()?, k)?.with_relu();
+    x.contiguous()?.apply_op1(MaxPool(geom))
+}
+
+/// An error naming `op` unless `x` can take the fused kernels (f32 or f64 on the CPU).
+fn require_fast_path(op: &str, x: &Tensor) -> Result<()> {
     if !uses_fast_max_pool2d(x) {
         bail!(
-            "ops::relu_max_pool2d: needs an f32 or f64 tensor on the CPU, got {:?} on {:?}",
+            "{op}: needs an f32 or f64 tensor on the CPU, got {:?} on {:?}",
             x.dtype(),
             x.device().location()
         );
     }
-    let geom = PoolGeometry::new(x.dims4()?, k)?.with_relu();
-    x.contiguous()?.apply_op1(MaxPool(geom))
+    Ok(())
 }
