@@ -193,14 +193,7 @@ fn mrlt_reporting(
     gs: &GsConfig,
     progress: Option<&dyn Progress>,
 ) -> Result<MeanRlt> {
-    if let Some(p) = progress {
-        p.start(gs.n_draws as u64, 0);
-    }
-    mean_rlt_with_progress(points.view(), gs, &|| {
-        if let Some(p) = progress {
-            p.advance(1);
-        }
-    })
+    mean_rlt_with_progress(points.view(), gs, progress)
 }
 
 /// The first `n` images (all, if fewer) as rows of f64 pixel values: the point cloud the Geometry Score
@@ -295,8 +288,8 @@ mod tests {
         let is = inception_score(a.probs.view(), 10).unwrap();
         assert_eq!((got.is_mean, got.is_std), (is.mean, is.std));
         let gs_cfg = &s.params().gs;
-        let m1 = mean_rlt_with_progress(pixel_rows(&other, 60).unwrap().view(), gs_cfg, &|| {});
-        let m2 = mean_rlt_with_progress(pixel_rows(&reference, 60).unwrap().view(), gs_cfg, &|| {});
+        let m1 = mean_rlt_with_progress(pixel_rows(&other, 60).unwrap().view(), gs_cfg, None);
+        let m2 = mean_rlt_with_progress(pixel_rows(&reference, 60).unwrap().view(), gs_cfg, None);
         assert_eq!(
             got.gs,
             geometry_score(&m1.unwrap().mrlt, &m2.unwrap().mrlt).unwrap()

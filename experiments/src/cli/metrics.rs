@@ -14,7 +14,7 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyError, read_npy};
 use serde_json::json;
 
-use crate::common::progress_bar;
+use crate::common::{Bar, progress_bar};
 use crate::common::{choice, count, ensure_memory};
 
 /// Arguments of `mathnn fid`.
@@ -368,9 +368,7 @@ pub fn run_gs(args: GsArgs) -> Result<()> {
     for path in &files {
         let x = read_matrix(path)?;
         let bar = progress_bar(args.quiet || args.json, &format!("gs {}", path.display()));
-        bar.set_length(args.n as u64);
-        let tick = || bar.inc(1);
-        let m = mean_rlt_with_progress(x.view(), &config, &tick)
+        let m = mean_rlt_with_progress(x.view(), &config, Some(&Bar(bar.clone())))
             .with_context(|| path.display().to_string())?;
         bar.finish_and_clear();
         mrlts.push(m);

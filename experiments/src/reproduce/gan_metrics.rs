@@ -17,7 +17,7 @@ use nn_core::models::{InputSpec, ModelConfig, ModelKind};
 use nn_core::train::{TrainConfig, TrainOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::common::shared_progress;
+use crate::common::{Bar, shared_progress};
 use crate::common::{load_data_or_generated, progress_bar};
 use crate::report::plot::{BarGroup, bar_chart};
 use crate::reproduce::{Context, ExperimentResult, Figure, Profile, Row, run_dir};
@@ -136,10 +136,8 @@ fn blur(images: &Tensor, sigma: f64) -> Result<Tensor> {
 /// (`quiet`: no bar).
 pub fn mrlt(quiet: bool, label: &str, x: &Array2<f64>, cfg: &GsConfig) -> Result<MeanRlt> {
     let bar = progress_bar(quiet, &format!("gs {label}"));
-    bar.set_length(cfg.n_draws as u64);
-    let tick = || bar.inc(1);
-    let m =
-        mean_rlt_with_progress(x.view(), cfg, &tick).with_context(|| format!("MRLT of {label}"))?;
+    let m = mean_rlt_with_progress(x.view(), cfg, Some(&Bar(bar.clone())))
+        .with_context(|| format!("MRLT of {label}"))?;
     bar.finish_and_clear();
     Ok(m)
 }

@@ -55,6 +55,7 @@
 //! ```
 
 use ndarray::ArrayView2;
+use nn_core::progress::Progress;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -266,15 +267,18 @@ fn cloud_of(points: ArrayView2<'_, f64>) -> Result<Cloud<'_>> {
 
 /// MRLT of `points` over `config.n_draws` landmark draws (rayon-parallel, deterministic in the seed).
 pub fn mean_rlt(points: ArrayView2<'_, f64>, config: &GsConfig) -> Result<MeanRlt> {
-    mean_rlt_with_progress(points, config, &|| {})
+    mean_rlt_with_progress(points, config, None)
 }
 
-/// [`mean_rlt`], calling `tick` once per finished draw (for progress bars).
+/// [`mean_rlt`], reporting the `n_draws` draws to `progress` (one unit per finished draw).
 pub fn mean_rlt_with_progress(
     points: ArrayView2<'_, f64>,
     config: &GsConfig,
-    tick: &(dyn Fn() + Sync),
+    progress: Option<&dyn Progress>,
 ) -> Result<MeanRlt> {
+    if let Some(p) = progress {
+        p.start(config.n_draws as u64, 0);
+    }
     check_rows(points, "points", 1)?;
     let mut cloud = cloud_of(points)?;
     check_finite_rows(&cloud.data, cloud.dim, "points")?;
@@ -292,7 +296,9 @@ pub fn mean_rlt_with_progress(
             |(ws, idx), k| {
                 landmark_draw_into(n, l0, config.seed, k, idx);
                 let r = ws.draw(&cloud, idx, gamma, config.i_max);
-                tick();
+                if let Some(p) = progress {
+                    p.advance(1);
+                }
                 r.map(|r| r.rlt)
             },
         )
