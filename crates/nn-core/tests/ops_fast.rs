@@ -9,7 +9,7 @@ use nn_core::ops::{self, Conv2dParams};
 
 mod common;
 
-use common::{flat, randn, rel_diff};
+use common::{flat, pool_inputs, randn, rel_diff};
 
 const FD_TOL: f64 = 1e-5;
 
@@ -213,32 +213,6 @@ fn conv2d_other_dtypes_fall_back_to_candle() -> candle_core::Result<()> {
     let y = ops::conv2d(&x, &w, p)?;
     assert_eq!(y.dims(), &[1, 3, 3, 3]);
     Ok(())
-}
-
-/// Inputs with exact ties (constant windows, repeated values) as well as random ones, odd sizes (the
-/// floor-mode crop) and k = 2, 3.
-fn pool_inputs(dtype: DType) -> Vec<(Tensor, usize)> {
-    let tie = Tensor::from_vec(
-        vec![
-            1., 1., 2., 0., 1., 1., 2., 2., 3., 0., 5., 5., 0., 3., 5., 5., 7., 7.,
-        ],
-        (1, 1, 3, 6),
-        &Device::Cpu,
-    )
-    .unwrap()
-    .to_dtype(dtype)
-    .unwrap();
-    vec![
-        (randn(&[2, 3, 8, 8], dtype, 1), 2),
-        (randn(&[1, 1, 7, 9], dtype, 2), 2),
-        (randn(&[3, 2, 10, 11], dtype, 3), 3),
-        (tie.clone(), 2),
-        (tie, 3),
-        (Tensor::zeros((2, 2, 4, 4), dtype, &Device::Cpu).unwrap(), 2),
-        // A side with no specialised kernel, and one large enough for the parallel path.
-        (randn(&[2, 3, 9, 13], dtype, 4), 4),
-        (randn(&[4, 16, 24, 25], dtype, 5), 2),
-    ]
 }
 
 #[test]

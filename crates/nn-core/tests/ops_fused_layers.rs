@@ -12,34 +12,9 @@ use nn_core::ops::{self, Conv2dParams};
 
 mod common;
 
-use common::{flat, randn, rel_diff};
+use common::{flat, pool_inputs, randn, rel_diff};
 
 const FD_TOL: f64 = 1e-5;
-
-/// Pool inputs with ties, exact zeros, windows whose maximum is 0 or negative, and one large enough for
-/// the parallel path.
-fn pool_inputs(dtype: DType) -> Vec<(Tensor, usize)> {
-    let special = Tensor::from_vec(
-        vec![
-            1., 1., 0., 0., -1., -2., 0., 0., -3., 0., -5., -5., -1., -4., -5., -5., 7., 7.,
-        ],
-        (1, 1, 3, 6),
-        &Device::Cpu,
-    )
-    .unwrap()
-    .to_dtype(dtype)
-    .unwrap();
-    vec![
-        (randn(&[2, 3, 8, 8], dtype, 1), 2),
-        (randn(&[1, 1, 7, 9], dtype, 2), 3),
-        (randn(&[2, 2, 5, 5], dtype, 3), 1),
-        (special.clone(), 2),
-        (special, 3),
-        (Tensor::zeros((2, 2, 4, 4), dtype, &Device::Cpu).unwrap(), 2),
-        (randn(&[2, 3, 9, 13], dtype, 4), 4),
-        (randn(&[4, 16, 24, 25], dtype, 5), 2),
-    ]
-}
 
 #[test]
 fn relu_max_pool_equals_relu_then_pool_bit_for_bit() -> candle_core::Result<()> {
