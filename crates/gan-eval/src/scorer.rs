@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::features::DomainClassifier;
 use nn_core::progress::Progress;
 
-use crate::gs::{GsConfig, MeanRlt, mean_rlt_with_progress};
+use crate::gs::{GsConfig, mean_rlt_with_progress};
 use crate::{FrechetStats, Result, fid, geometry_score, inception_score, kid, stream_seed};
 
 /// Every score of one image set against the reference set.
@@ -117,7 +117,7 @@ impl SampleScorer {
     ) -> Result<Self> {
         let out = clf.extract(reference, params.batch_size)?;
         let pixels = pixel_rows(reference, params.gs_points)?;
-        let ref_mrlt = mrlt_reporting(&pixels, &params.gs, progress)?.mrlt;
+        let ref_mrlt = mean_rlt_with_progress(pixels.view(), &params.gs, progress)?.mrlt;
         let is = inception_score(out.probs.view(), params.is_splits)?;
         Ok(Self {
             ref_stats: FrechetStats::from_features(out.features.view())?,
@@ -161,7 +161,7 @@ impl SampleScorer {
         )?;
         let is = inception_score(out.probs.view(), p.is_splits)?;
         let pixels = pixel_rows(images, p.gs_points)?;
-        let (gs, gs_undefined) = match mrlt_reporting(&pixels, &p.gs, progress) {
+        let (gs, gs_undefined) = match mean_rlt_with_progress(pixels.view(), &p.gs, progress) {
             Ok(m) => (geometry_score(&m.mrlt, &self.ref_mrlt)?, None),
             Err(e) => (f64::NAN, Some(e.to_string())),
         };
@@ -185,15 +185,6 @@ impl SampleScorer {
             gs_undefined,
         })
     }
-}
-
-/// The MRLT of `points`, reporting each draw to `progress`.
-fn mrlt_reporting(
-    points: &Array2<f64>,
-    gs: &GsConfig,
-    progress: Option<&dyn Progress>,
-) -> Result<MeanRlt> {
-    mean_rlt_with_progress(points.view(), gs, progress)
 }
 
 /// The first `n` images (all, if fewer) as rows of f64 pixel values: the point cloud the Geometry Score

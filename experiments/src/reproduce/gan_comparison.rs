@@ -109,8 +109,6 @@ pub struct Evaluator {
     quiet: bool,
     /// Test accuracy of the classifier.
     pub accuracy: f64,
-    /// IS of the reference set.
-    pub ref_is: (f64, f64),
 }
 
 impl Evaluator {
@@ -161,11 +159,15 @@ impl Evaluator {
             .context("MRLT of MNIST test")?;
         bar.finish_and_clear();
         Ok(Self {
-            ref_is: scorer.reference_is(),
             scorer,
             quiet,
             accuracy,
         })
+    }
+
+    /// IS (mean, std) of the reference set.
+    pub fn ref_is(&self) -> (f64, f64) {
+        self.scorer.reference_is()
     }
 
     /// Scores `images` (`[N, 1, 28, 28]` in `[0, 1]`).
@@ -319,7 +321,7 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
         arch: p.arch.as_str().into(),
         n_eval: setup.n,
         classifier_accuracy: setup.eval.accuracy,
-        reference_is: setup.eval.ref_is,
+        reference_is: setup.eval.ref_is(),
         fixed_sets,
         runs: details_runs,
     };
@@ -536,7 +538,9 @@ fn table(
         ours: format!("{:.2}%", 100.0 * eval.accuracy),
         note: format!(
             "{:.0} s incl. reference statistics; IS of MNIST test itself {:.2} ± {:.2}",
-            setup.clf_seconds, eval.ref_is.0, eval.ref_is.1
+            setup.clf_seconds,
+            eval.ref_is().0,
+            eval.ref_is().1
         ),
     }];
     for s in fixed_sets {

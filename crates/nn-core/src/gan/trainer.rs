@@ -251,7 +251,7 @@ pub struct GanTrainer {
     history: Vec<GanLog>,
     /// Caller data saved with every checkpoint and restored on resume (e.g. a metric history), one JSON
     /// object read and written through [`GanTrainer::note`] and [`GanTrainer::set_note`].
-    notes: serde_json::Value,
+    notes: serde_json::Map<String, serde_json::Value>,
     train_seconds: f64,
 }
 
@@ -364,7 +364,7 @@ impl GanTrainer {
             real_batches: 0,
             perm: None,
             history: Vec::new(),
-            notes: serde_json::Value::Object(Default::default()),
+            notes: serde_json::Map::new(),
             train_seconds: 0.0,
         })
     }
@@ -425,8 +425,8 @@ impl GanTrainer {
             .or_else(|| state.notes.get("train_seconds").and_then(|v| v.as_f64()))
             .unwrap_or(0.0);
         trainer.notes = match state.notes {
-            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
-            notes @ serde_json::Value::Object(_) => notes,
+            serde_json::Value::Null => serde_json::Map::new(),
+            serde_json::Value::Object(notes) => notes,
             other => {
                 return Err(NnError::Checkpoint {
                     path: state_path,
@@ -621,7 +621,7 @@ impl GanTrainer {
             d_steps: self.d_opt.steps(),
             tensors: name.clone(),
             history: self.history.clone(),
-            notes: self.notes.clone(),
+            notes: serde_json::Value::Object(self.notes.clone()),
             train_seconds: Some(self.train_seconds),
         };
         write_json_atomic(&dir.join(STATE_FILE), &state)?;
@@ -717,9 +717,7 @@ impl GanTrainer {
     pub fn set_note<T: Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
         let value = serde_json::to_value(value)
             .map_err(|e| NnError::invalid("notes", format!("`{key}` does not serialise: {e}")))?;
-        if let Some(map) = self.notes.as_object_mut() {
-            map.insert(key.to_string(), value);
-        }
+        self.notes.insert(key.to_string(), value);
         Ok(())
     }
 
