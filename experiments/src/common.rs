@@ -201,6 +201,19 @@ pub fn progress_bar(quiet: bool, prefix: &str) -> ProgressBar {
     bar
 }
 
+/// A bar counting bytes for downloads: file name, bytes, rate and time left.
+pub fn byte_progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 /// An indicatif bar as the libraries' [`Progress`] (the binary is the only crate that draws bars).
 pub struct Bar(pub ProgressBar);
 

@@ -527,6 +527,29 @@ fn errors_name_the_argument_that_is_wrong() {
             &["--defence", needle],
         );
     }
+    // Parametric flags are parsed by clap before any file or data is touched.
+    for (args, needle) in [
+        (
+            &[
+                "attack",
+                "substitute",
+                "--checkpoint",
+                "/nonexistent/c",
+                "--substitute=mlp:20x",
+            ][..],
+            "'mlp:20x' for '--substitute",
+        ),
+        (
+            &["random-labels", "--corruption=labels-p2"][..],
+            "'labels-p2' for '--corruption",
+        ),
+        (
+            &["capacity", "kernel", "--bandwidth=wide"][..],
+            "'wide' for '--bandwidth",
+        ),
+    ] {
+        assert_clean_failure(run(args), &[needle]);
+    }
 }
 
 /// Every flag with a closed set of values (issue 18): `--help` lists the values, and any other value is
@@ -573,6 +596,21 @@ fn every_choice_flag_lists_its_values_and_refuses_others() {
             "mnist, fashion-mnist, generated",
         ),
         (vec!["random-labels"], "--optimizer", "adam, sgd"),
+        (
+            vec!["random-labels"],
+            "--model",
+            "mlp-1x512, mlp-3x512, lenet",
+        ),
+        (
+            vec!["capacity", "random-features"],
+            "--map",
+            "fourier, relu",
+        ),
+        (
+            vec!["capacity", "margin"],
+            "--model",
+            "mlp-1x512, mlp-3x512",
+        ),
         (
             vec!["gan", "train", "--out", "/nonexistent/r"],
             "--loss",

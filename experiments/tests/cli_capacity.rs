@@ -121,7 +121,7 @@ fn bad_arguments_are_one_clear_line() {
         ),
         (
             vec!["random-features", "--n", "20", "--map", "sigmoid"],
-            "--map sigmoid",
+            "'sigmoid' for '--map",
         ),
         (
             vec!["random-features", "--n", "20", "--features", "5,5"],
@@ -147,7 +147,7 @@ fn bad_arguments_are_one_clear_line() {
         (vec!["width-sweep", "--n", "20", "--lr=-1"], "--lr"),
         (
             vec!["margin", "--n", "20", "--model", "lenet"],
-            "--model lenet",
+            "'lenet' for '--model",
         ),
         (
             vec!["margin", "--n", "20", "--levels", "0,1.5"],

@@ -54,6 +54,10 @@ pub struct Scores {
     /// Why the Geometry Score is undefined (e.g. every point identical: the witness complex has no scale).
     #[serde(skip)]
     pub gs_undefined: Option<String>,
+    /// The set's mean relative living times on pixels, the curve the Geometry Score compares (empty where
+    /// `gs_undefined`). Not serialised: it is `gs.i_max` numbers per set.
+    #[serde(skip)]
+    pub mrlt: Vec<f64>,
 }
 
 /// How a [`SampleScorer`] computes each metric.
@@ -135,6 +139,11 @@ impl SampleScorer {
         self.ref_is
     }
 
+    /// The reference set's mean relative living times on pixels.
+    pub fn reference_mrlt(&self) -> &[f64] {
+        &self.ref_mrlt
+    }
+
     /// The settings.
     pub fn params(&self) -> &ScorerParams {
         &self.params
@@ -161,9 +170,10 @@ impl SampleScorer {
         )?;
         let is = inception_score(out.probs.view(), p.is_splits)?;
         let pixels = pixel_rows(images, p.gs_points)?;
-        let (gs, gs_undefined) = match mean_rlt_with_progress(pixels.view(), &p.gs, progress) {
-            Ok(m) => (geometry_score(&m.mrlt, &self.ref_mrlt)?, None),
-            Err(e) => (f64::NAN, Some(e.to_string())),
+        let (gs, gs_undefined, mrlt) = match mean_rlt_with_progress(pixels.view(), &p.gs, progress)
+        {
+            Ok(m) => (geometry_score(&m.mrlt, &self.ref_mrlt)?, None, m.mrlt),
+            Err(e) => (f64::NAN, Some(e.to_string()), Vec::new()),
         };
         Ok(Scores {
             name: name.to_string(),
@@ -183,6 +193,7 @@ impl SampleScorer {
             gs,
             n: images.dims()[0],
             gs_undefined,
+            mrlt,
         })
     }
 }
@@ -281,10 +292,13 @@ mod tests {
         let gs_cfg = &s.params().gs;
         let m1 = mean_rlt_with_progress(pixel_rows(&other, 60).unwrap().view(), gs_cfg, None);
         let m2 = mean_rlt_with_progress(pixel_rows(&reference, 60).unwrap().view(), gs_cfg, None);
+        let (m1, m2) = (m1.unwrap().mrlt, m2.unwrap().mrlt);
+        assert_eq!(got.gs, geometry_score(&m1, &m2).unwrap());
         assert_eq!(
-            got.gs,
-            geometry_score(&m1.unwrap().mrlt, &m2.unwrap().mrlt).unwrap()
+            (got.mrlt.as_slice(), s.reference_mrlt()),
+            (&m1[..], &m2[..])
         );
+        assert_eq!(m1.len(), gs_cfg.i_max);
         assert_eq!(
             (got.iteration, got.n, got.gs_undefined),
             (Some(7), 60, None)
@@ -306,7 +320,7 @@ mod tests {
             .unwrap();
         let got = s.score("one image", None, &one, None).unwrap();
         assert!(got.gs.is_nan());
-        assert!(got.gs_undefined.is_some());
+        assert!(got.gs_undefined.is_some() && got.mrlt.is_empty());
         assert!(got.fid.is_finite());
     }
 

@@ -102,6 +102,24 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Records (file name, announced total, bytes counted) per download.
+#[derive(Default)]
+struct Bytes(std::sync::Mutex<Vec<(String, u64, u64)>>);
+
+impl nn_core::progress::Progress for Bytes {
+    fn message(&self, text: &str) {
+        self.0.lock().unwrap().push((text.to_string(), 0, 0));
+    }
+    fn start(&self, total: u64, done: u64) {
+        let mut v = self.0.lock().unwrap();
+        let last = v.last_mut().unwrap();
+        (last.1, last.2) = (total, done);
+    }
+    fn advance(&self, n: u64) {
+        self.0.lock().unwrap().last_mut().unwrap().2 += n;
+    }
+}
+
 #[test]
 fn good_files_are_fetched_verified_and_not_fetched_twice() {
     let (a, b) = (payload(1, 70_000), payload(2, 10));
@@ -113,12 +131,21 @@ fn good_files_are_fetched_verified_and_not_fetched_twice() {
     let files = [remote("a.gz", &a), remote("b.bin", &b)];
     let dest = tempfile::tempdir().unwrap();
     let dir = dest.path().join("sub");
-    fetch_files(&files, &dir, &[format!("{base}/m/")]).unwrap();
+    let progress = Bytes::default();
+    fetch_files(&files, &dir, &[format!("{base}/m/")], Some(&progress)).unwrap();
+    // The progress saw each file by name, its size announced and every byte counted.
+    assert_eq!(
+        *progress.0.lock().unwrap(),
+        vec![
+            ("a.gz".to_string(), 70_000, 70_000),
+            ("b.bin".to_string(), 10, 10)
+        ]
+    );
     assert_eq!(std::fs::read(dir.join("a.gz")).unwrap(), a);
     assert_eq!(std::fs::read(dir.join("b.bin")).unwrap(), b);
     assert_eq!(listing(&dir), vec!["a.gz", "b.bin"]);
     // Everything is present and valid: no request is made (the server is gone after two).
-    fetch_files(&files, &dir, &[format!("{base}/m")]).unwrap();
+    fetch_files(&files, &dir, &[format!("{base}/m")], None).unwrap();
     assert_eq!(server.join().unwrap(), vec!["/m/a.gz", "/m/b.bin"]);
 }
 
@@ -133,7 +160,7 @@ fn corrupted_download_is_rejected_and_nothing_is_left() {
         1,
     );
     let dest = tempfile::tempdir().unwrap();
-    let err = fetch_files(&[file], dest.path(), &[format!("{base}/bad/")]).unwrap_err();
+    let err = fetch_files(&[file], dest.path(), &[format!("{base}/bad/")], None).unwrap_err();
     let NnError::Download { url, reason } = &err else {
         panic!("expected a download error, got {err:?}")
     };
@@ -158,7 +185,7 @@ fn oversized_download_is_cut_off_and_discarded() {
     let file = remote("f", &good);
     let (base, _server) = serve(HashMap::from([("/f".to_string(), payload(4, 1000))]), 1);
     let dest = tempfile::tempdir().unwrap();
-    let err = fetch_files(&[file], dest.path(), std::slice::from_ref(&base))
+    let err = fetch_files(&[file], dest.path(), std::slice::from_ref(&base), None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("more than the expected 100 bytes"), "{err}");
@@ -179,7 +206,7 @@ fn a_404_mirror_falls_through_to_the_next() {
     );
     let dest = tempfile::tempdir().unwrap();
     let mirrors = [format!("{base}/first/"), format!("{base}/second/")];
-    fetch_files(&[file], dest.path(), &mirrors).unwrap();
+    fetch_files(&[file], dest.path(), &mirrors, None).unwrap();
     assert_eq!(std::fs::read(dest.path().join("x.bin")).unwrap(), good);
     assert_eq!(
         server.join().unwrap(),
@@ -196,7 +223,7 @@ fn when_every_mirror_fails_the_error_lists_them_all() {
     let (base, _server) = serve(HashMap::from([("/corrupt/y.bin".to_string(), bad)]), 2);
     let dest = tempfile::tempdir().unwrap();
     let mirrors = [format!("{base}/gone"), format!("{base}/corrupt")];
-    let err = fetch_files(&[file], dest.path(), &mirrors)
+    let err = fetch_files(&[file], dest.path(), &mirrors, None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -217,7 +244,7 @@ fn an_invalid_existing_file_is_replaced() {
     let dest = tempfile::tempdir().unwrap();
     std::fs::write(dest.path().join("z.bin"), b"stale partial download").unwrap();
     let (base, server) = serve(HashMap::from([("/z.bin".to_string(), good.clone())]), 1);
-    fetch_files(&[file], dest.path(), &[base]).unwrap();
+    fetch_files(&[file], dest.path(), &[base], None).unwrap();
     assert_eq!(std::fs::read(dest.path().join("z.bin")).unwrap(), good);
     assert_eq!(listing(dest.path()), vec!["z.bin"]);
     assert_eq!(server.join().unwrap().len(), 1);
@@ -233,25 +260,30 @@ fn unreachable_mirror_and_non_downloadable_sets_are_errors() {
         .local_addr()
         .unwrap()
         .port();
-    let err =
-        fetch_files(&[file], dest.path(), &[format!("http://127.0.0.1:{port}/")]).unwrap_err();
+    let err = fetch_files(
+        &[file],
+        dest.path(),
+        &[format!("http://127.0.0.1:{port}/")],
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(err, NnError::Download { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}/w")),
         "{err}"
     );
-    let err = fetch_files(&[file], dest.path(), &[])
+    let err = fetch_files(&[file], dest.path(), &[], None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("mirrors"), "{err}");
-    let err = fetch(DatasetName::Pets32, dest.path(), &[])
+    let err = fetch(DatasetName::Pets32, dest.path(), &[], None)
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("pets32") && err.contains("not downloadable"),
         "{err}"
     );
-    let err = fetch(DatasetName::Generated, dest.path(), &[])
+    let err = fetch(DatasetName::Generated, dest.path(), &[], None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -290,7 +322,7 @@ fn real_mnist_test_files_are_fetched_with_their_real_sha256() {
     let (base, server) = serve(routes, 3);
     let dest = tempfile::tempdir().unwrap();
     // The corrupted copy is rejected.
-    let err = fetch_files(&t10k[..1], dest.path(), &[format!("{base}/corrupt/")])
+    let err = fetch_files(&t10k[..1], dest.path(), &[format!("{base}/corrupt/")], None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -299,7 +331,7 @@ fn real_mnist_test_files_are_fetched_with_their_real_sha256() {
     );
     assert!(listing(dest.path()).is_empty());
     // The real files are fetched and match.
-    fetch_files(&t10k, dest.path(), &[format!("{base}/mirror/")]).unwrap();
+    fetch_files(&t10k, dest.path(), &[format!("{base}/mirror/")], None).unwrap();
     for f in &t10k {
         assert_eq!(sha256_file(&dest.path().join(f.name)).unwrap(), f.sha256);
     }
@@ -345,7 +377,7 @@ fn real_mnist_is_fetched_into_a_data_root_and_loads() {
         .collect();
     let (base, server) = serve(routes, 4);
     let root = tempfile::tempdir().unwrap();
-    let dir = fetch(DatasetName::Mnist, root.path(), &[base]).unwrap();
+    let dir = fetch(DatasetName::Mnist, root.path(), &[base], None).unwrap();
     assert_eq!(dir, root.path().join("mnist"));
     assert_eq!(server.join().unwrap().len(), 4);
     assert!(

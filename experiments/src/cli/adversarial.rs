@@ -463,8 +463,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub perturbation: PathBuf,
     /// Input-transform defence: bits:B, median:W, jpeg:Q or noise:SIGMA (non-adaptive).
-    #[arg(long)]
-    pub defence: Option<String>,
+    #[arg(long, value_parser = defence_value)]
+    pub defence: Option<DefenceArg>,
 }
 
 /// `mathnn attack deepfool`.
@@ -489,8 +489,8 @@ pub struct SubstituteArgs {
     #[command(flatten)]
     pub common: Common,
     /// Substitute architecture: mlp:W1,W2,… (hidden widths), lenet, vgg-small or resnet-small.
-    #[arg(long, default_value = "mlp:200,200")]
-    pub substitute: String,
+    #[arg(long, default_value = "mlp:200,200", value_parser = substitute_value)]
+    pub substitute: SubstituteArg,
     /// Seed images S₀: held-out test images after the first --eval ones (the oracle labels them).
     #[arg(long, default_value_t = 150)]
     pub seed_images: usize,
@@ -514,23 +514,50 @@ pub struct SubstituteArgs {
     pub seed: u64,
 }
 
-/// `mlp:200,200` or a model kind, as the substitute's config for `input`.
-fn parse_substitute(s: &str, input: InputSpec) -> Result<ModelConfig> {
-    let (kind, widths) = match s.split_once(':') {
-        Some(("mlp", w)) => (ModelKind::Mlp, Some(w)),
-        _ => (s.parse::<ModelKind>()?, None),
-    };
-    let mut config = ModelConfig::new(kind, input);
-    if let Some(w) = widths {
-        config.mlp_widths = w
-            .split(',')
-            .map(count::<1, 65_536>)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| {
-                anyhow::anyhow!("invalid --substitute `{s}`: expected mlp:W1,W2,… with widths: {e}")
-            })?;
+/// `--substitute`: an architecture as spelled on the command line (`mlp:200,200`, `lenet`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubstituteArg {
+    spec: String,
+    kind: ModelKind,
+    /// Hidden widths of `mlp:W1,W2,…` (the model's defaults otherwise).
+    widths: Option<Vec<usize>>,
+}
+
+impl SubstituteArg {
+    /// The substitute's model config for inputs shaped `input` (the oracle's).
+    fn config(&self, input: InputSpec) -> ModelConfig {
+        let mut config = ModelConfig::new(self.kind, input);
+        if let Some(w) = &self.widths {
+            config.mlp_widths = w.clone();
+        }
+        config
     }
-    Ok(config)
+}
+
+impl std::fmt::Display for SubstituteArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.spec)
+    }
+}
+
+/// `--substitute` as a clap value parser.
+fn substitute_value(s: &str) -> std::result::Result<SubstituteArg, String> {
+    let (kind, widths) = match s.split_once(':') {
+        Some(("mlp", w)) => {
+            let widths = w
+                .split(',')
+                .map(count::<1, 65_536>)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| format!("expected mlp:W1,W2,… with widths: {e}"))?;
+            (ModelKind::Mlp, Some(widths))
+        }
+        _ => (s.parse::<ModelKind>().map_err(|e| e.to_string())?, None),
+    };
+    Ok(SubstituteArg {
+        spec: s.to_string(),
+        kind,
+        widths,
+    })
 }
 
 /// What `--out` files hold.
@@ -693,12 +720,19 @@ fn augmentation_value(s: &str) -> std::result::Result<Augmentation, String> {
     Augmentation::parse(s).map_err(|e| e.to_string())
 }
 
-fn parse_defence(s: &str) -> Result<InputTransform> {
-    let (kind, val) = s.split_once(':').with_context(|| {
-        format!("invalid --defence `{s}`: expected bits:B, median:W, jpeg:Q or noise:SIGMA")
-    })?;
-    let number = |what: &str| anyhow::anyhow!("invalid --defence `{s}`: `{val}` is not {what}");
-    let t = match kind {
+/// `--defence`: the transform and its spelling on the command line (for the report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefenceArg {
+    spec: String,
+    transform: InputTransform,
+}
+
+/// `--defence` as a clap value parser: the transform, validated (clap's error names the flag and value).
+fn defence_value(s: &str) -> std::result::Result<DefenceArg, String> {
+    const EXPECTED: &str = "expected bits:B, median:W, jpeg:Q or noise:SIGMA";
+    let (kind, val) = s.split_once(':').ok_or(EXPECTED)?;
+    let number = |what: &str| format!("`{val}` is not {what}");
+    let transform = match kind {
         "bits" => InputTransform::BitDepth {
             bits: val.parse().map_err(|_| number("a bit depth 1 … 16"))?,
         },
@@ -712,11 +746,13 @@ fn parse_defence(s: &str) -> Result<InputTransform> {
             sigma: val.parse().map_err(|_| number("a noise σ ≥ 0"))?,
             seed: 0,
         },
-        _ => bail!("invalid --defence `{s}`: expected bits:B, median:W, jpeg:Q or noise:SIGMA"),
+        _ => return Err(EXPECTED.into()),
     };
-    t.validate()
-        .map_err(|e| anyhow::anyhow!("invalid --defence `{s}`: {e}"))?;
-    Ok(t)
+    transform.validate().map_err(|e| e.to_string())?;
+    Ok(DefenceArg {
+        spec: s.to_string(),
+        transform,
+    })
 }
 
 /// List the model's layers and their shapes (`mathnn attack layers`).
@@ -826,7 +862,7 @@ fn run_pgd(a: PgdArgs) -> Result<()> {
 
 /// Fooling rate of a saved perturbation, optionally behind a defence (`mathnn attack transfer`).
 fn run_eval(a: EvalArgs) -> Result<()> {
-    let transform = a.defence.as_deref().map(parse_defence).transpose()?;
+    let transform = a.defence.as_ref().map(|d| d.transform);
     // The file first: a damaged perturbation is named before any model or data is loaded.
     let (saved, v) = read_perturbation(&a.perturbation)?;
     let l = load(&a.common)?;
@@ -843,7 +879,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     }
     let header = serde_json::json!({
         "method": saved.method, "built_on": saved.model, "attacked": l.model_name,
-        "defence": a.defence.clone().unwrap_or_else(|| "none".into()),
+        "defence": a.defence.as_ref().map_or("none", |d| d.spec.as_str()),
     });
     let (rep, random) = match transform {
         None => report(&l, &l.net, &v, clip_of(a.common.no_clip))?,
@@ -872,7 +908,7 @@ fn run_substitute(a: SubstituteArgs) -> Result<()> {
     }
     let idx: Vec<usize> = (start..start + a.seed_images).collect();
     let seed_set = l.all_test.subset(&idx)?;
-    let sub = parse_substitute(&a.substitute, l.net.input())?;
+    let sub = a.substitute.config(l.net.input());
     let cfg = SubstituteConfig {
         rounds: a.rounds,
         lambda: a.lambda,
@@ -888,7 +924,7 @@ fn run_substitute(a: SubstituteArgs) -> Result<()> {
     if a.common.json {
         let mut v = serde_json::to_value(&r)?;
         v["oracle"] = serde_json::json!(l.model_name);
-        v["substitute"] = serde_json::json!(a.substitute);
+        v["substitute"] = serde_json::json!(a.substitute.spec);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
@@ -977,16 +1013,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn substitute_specs_parse_or_fail_naming_the_option() {
+    fn substitute_specs_parse_or_fail_naming_the_value() {
         let input = InputSpec::new(1, 28, 28, 10);
-        let c = parse_substitute("mlp:200,100", input).unwrap();
+        let c = substitute_value("mlp:200,100").unwrap().config(input);
         assert_eq!((c.kind, c.mlp_widths), (ModelKind::Mlp, vec![200, 100]));
+        let lenet = substitute_value("lenet").unwrap();
         assert_eq!(
-            parse_substitute("lenet", input).unwrap().kind,
-            ModelKind::Lenet
+            (lenet.config(input).kind, lenet.to_string()),
+            (ModelKind::Lenet, "lenet".to_string())
         );
-        let e = format!("{:#}", parse_substitute("mlp:20x", input).unwrap_err());
-        assert!(e.contains("--substitute") && e.contains("mlp:20x"), "{e}");
-        assert!(parse_substitute("transformer", input).is_err());
+        let e = substitute_value("mlp:20x").unwrap_err();
+        assert!(e.contains("mlp:W1,W2") && e.contains("20x"), "{e}");
+        assert!(substitute_value("transformer").is_err());
+    }
+
+    #[test]
+    fn defences_parse_validated() {
+        let d = defence_value("median:3").unwrap();
+        assert_eq!(
+            (d.spec.as_str(), d.transform),
+            ("median:3", InputTransform::Median { window: 3 })
+        );
+        for (bad, needle) in [
+            ("median:4", "odd"),
+            ("jpeg:x", "`x` is not a JPEG quality"),
+            ("blur:3", "expected bits:B"),
+        ] {
+            let e = defence_value(bad).unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
     }
 }

@@ -120,12 +120,13 @@ pub enum CapacityCommand {
         /// Ridge values λ ≥ 0 (0 = minimum-norm solution).
         #[arg(long, value_delimiter = ',', default_value = "0,1e-3,1e-1")]
         lambdas: Vec<f64>,
-        /// Feature map: fourier or relu.
-        #[arg(long, default_value = "fourier")]
-        map: String,
-        /// σ of the Fourier features (pixels in [0, 1]); `auto` = the median distance between training images.
-        #[arg(long, default_value = "5", allow_negative_numbers = true)]
-        bandwidth: String,
+        /// Feature map.
+        #[arg(long, value_enum, default_value_t = MapChoice::Fourier)]
+        map: MapChoice,
+        /// σ of the Fourier features (pixels in [0, 1]): a number > 0, or `auto` = the median distance
+        /// between training images.
+        #[arg(long, default_value = "5", allow_negative_numbers = true, value_parser = bandwidth_value)]
+        bandwidth: Bandwidth,
     },
     /// Width sweep: one-hidden-layer MLPs trained to zero training error (or the epoch budget), with and
     /// without label noise; test error and margin complexity against the parameter count.
@@ -150,9 +151,9 @@ pub enum CapacityCommand {
     Margin {
         #[command(flatten)]
         data: CapacityData,
-        /// Model: mlp-1x512 or mlp-3x512.
-        #[arg(long, default_value = "mlp-1x512")]
-        model: String,
+        /// Model (dense layers only: the margin complexity is defined for them).
+        #[arg(long, value_enum, default_value_t = MarginModel::Mlp1x512)]
+        model: MarginModel,
         /// Label-corruption levels p (each label redrawn uniformly with probability p).
         #[arg(long, value_delimiter = ',', default_value = "0,0.2,0.4,0.6,0.8,1")]
         levels: Vec<f64>,
@@ -174,10 +175,11 @@ pub enum CapacityCommand {
     Kernel {
         #[command(flatten)]
         data: CapacityData,
-        /// σ of the kernel (pixels in [0, 1]); `auto` = the median distance between training images (≈ 10
-        /// on MNIST, smoother than interpolation wants; σ = 5 gives 2.66 % test error at n = 10,000).
-        #[arg(long, default_value = "5", allow_negative_numbers = true)]
-        bandwidth: String,
+        /// σ of the kernel (pixels in [0, 1]): a number > 0, or `auto` = the median distance between
+        /// training images (≈ 10 on MNIST, smoother than interpolation wants; σ = 5 gives 2.66 % test
+        /// error at n = 10,000).
+        #[arg(long, default_value = "5", allow_negative_numbers = true, value_parser = bandwidth_value)]
+        bandwidth: Bandwidth,
     },
 }
 
@@ -221,13 +223,58 @@ fn load(data: &CapacityData) -> Result<Loaded> {
     })
 }
 
-fn bandwidth(arg: &str, x: &Array2<f64>) -> Result<f64> {
-    if arg == "auto" {
-        return Ok(median_distance(x.view(), 1000));
+/// `--map` of `capacity random-features`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapChoice {
+    /// Random Fourier features cos(w·x + b), w ~ N(0, I/σ²), b ~ U(0, 2π).
+    Fourier,
+    /// Random ReLU features max(0, w·x), w ~ N(0, I/d).
+    Relu,
+}
+
+/// `--model` of `capacity margin`: the dense models of the random-label experiment.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarginModel {
+    #[value(name = "mlp-1x512")]
+    Mlp1x512,
+    #[value(name = "mlp-3x512")]
+    Mlp3x512,
+}
+
+impl From<MarginModel> for generalization::ZhangModel {
+    fn from(m: MarginModel) -> Self {
+        match m {
+            MarginModel::Mlp1x512 => Self::Mlp1x512,
+            MarginModel::Mlp3x512 => Self::Mlp3x512,
+        }
     }
-    match arg.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => bail!("--bandwidth {arg}: expected `auto` or a number > 0"),
+}
+
+/// `--bandwidth`: a fixed σ or the median heuristic on the training images.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bandwidth {
+    Auto,
+    Sigma(f64),
+}
+
+/// `--bandwidth` as a clap value parser.
+fn bandwidth_value(s: &str) -> std::result::Result<Bandwidth, String> {
+    if s == "auto" {
+        return Ok(Bandwidth::Auto);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Bandwidth::Sigma(v)),
+        _ => Err(format!("`{s}`: expected `auto` or a number > 0")),
+    }
+}
+
+impl Bandwidth {
+    /// σ for the training pixels `x`.
+    fn sigma(self, x: &Array2<f64>) -> f64 {
+        match self {
+            Bandwidth::Auto => median_distance(x.view(), 1000),
+            Bandwidth::Sigma(v) => v,
+        }
     }
 }
 
@@ -266,16 +313,15 @@ fn run_random_features(
     data: CapacityData,
     features: Vec<usize>,
     lambdas: Vec<f64>,
-    map: String,
-    bw: String,
+    map: MapChoice,
+    bw: Bandwidth,
 ) -> Result<()> {
     let d = load(&data)?;
-    let map = match map.as_str() {
-        "fourier" => FeatureMap::Fourier {
-            bandwidth: bandwidth(&bw, &d.x_train)?,
+    let map = match map {
+        MapChoice::Fourier => FeatureMap::Fourier {
+            bandwidth: bw.sigma(&d.x_train),
         },
-        "relu" => FeatureMap::Relu,
-        other => bail!("--map {other}: expected fourier or relu"),
+        MapChoice::Relu => FeatureMap::Relu,
     };
     let counts = if features.is_empty() {
         default_feature_counts(data.n)
@@ -399,18 +445,13 @@ fn run_width_sweep(
 /// Margin complexity across label-corruption levels (`mathnn capacity margin`).
 fn run_margin(
     data: CapacityData,
-    model: String,
+    model: MarginModel,
     levels: Vec<f64>,
     quantile: f64,
     training: CapacityTraining,
     out: PathBuf,
 ) -> Result<()> {
-    let model: generalization::ZhangModel = model.parse()?;
-    if model == generalization::ZhangModel::Lenet {
-        bail!(
-            "--model lenet: expected mlp-1x512 or mlp-3x512 (the margin complexity needs dense layers)"
-        );
-    }
+    let model = generalization::ZhangModel::from(model);
     if let Some(p) = levels.iter().find(|p| !(**p >= 0.0 && **p <= 1.0)) {
         bail!("--levels {p}: expected probabilities in [0, 1]");
     }
@@ -489,9 +530,9 @@ fn run_theorem1(data: CapacityData) -> Result<()> {
 }
 
 /// Minimum-norm Gaussian-kernel interpolation, true and random labels (`mathnn capacity kernel`).
-fn run_kernel(data: CapacityData, bw: String) -> Result<()> {
+fn run_kernel(data: CapacityData, bw: Bandwidth) -> Result<()> {
     let d = load(&data)?;
-    let sigma = bandwidth(&bw, &d.x_train)?;
+    let sigma = bw.sigma(&d.x_train);
     let mut rng = StdRng::seed_from_u64(data.seed);
     let random: Vec<usize> = (0..data.n)
         .map(|_| rng.random_range(0..d.classes))

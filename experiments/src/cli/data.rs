@@ -61,7 +61,15 @@ pub fn run(args: DataArgs) -> Result<()> {
             } else {
                 mirror
             };
-            let dir = fetch(name, &root, &mirrors)?;
+            let bar = crate::common::byte_progress_bar();
+            let fetched = fetch(
+                name,
+                &root,
+                &mirrors,
+                Some(&crate::common::Bar(bar.clone())),
+            );
+            bar.finish_and_clear();
+            let dir = fetched?;
             println!("{name}: verified files in {}", dir.display());
         }
         DataCommand::Verify { name, data_dir } => {

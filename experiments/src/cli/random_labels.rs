@@ -21,13 +21,13 @@ pub struct RandomLabelsArgs {
     /// Data set (28×28, 10 classes).
     #[arg(long, default_value = "mnist", value_parser = choice(&RANDOM_LABELS_DATASETS))]
     pub dataset: DatasetName,
-    /// Models, comma-separated: mlp-1x512, mlp-3x512, lenet.
-    #[arg(long, default_value = "mlp-1x512")]
-    pub model: String,
+    /// Models, comma-separated.
+    #[arg(long, default_value = "mlp-1x512", value_delimiter = ',', value_parser = choice(&ZhangModel::ALL))]
+    pub model: Vec<ZhangModel>,
     /// Conditions, comma-separated: true-labels, labels-pP (P in [0, 1]), random-labels,
     /// shuffled-pixels, random-pixels, gaussian; or `sweep` (six label levels) or `all` (sweep + pixels).
-    #[arg(long, default_value = "all")]
-    pub corruption: String,
+    #[arg(long, default_value = "all", value_parser = corruptions_value)]
+    pub corruption: Conditions,
     /// Training images (the first N of the training set).
     #[arg(value_parser = count::<1, 100_000_000>, long, default_value_t = 1000)]
     pub train_size: usize,
@@ -78,6 +78,17 @@ pub struct RandomLabelsArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+}
+
+/// The conditions of `--corruption`, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conditions(pub Vec<Corruption>);
+
+/// `--corruption` as a clap value parser (clap's error names the flag and the value).
+fn corruptions_value(s: &str) -> std::result::Result<Conditions, String> {
+    parse_corruptions(s)
+        .map(Conditions)
+        .map_err(|e| format!("{e:#}"))
 }
 
 pub fn parse_corruptions(s: &str) -> Result<Vec<Corruption>> {
@@ -140,12 +151,8 @@ pub fn run_cli(args: RandomLabelsArgs) -> Result<()> {
         );
     }
     let config = fit_config(&args)?;
-    let corruptions = parse_corruptions(&args.corruption)?;
-    let models = args
-        .model
-        .split(',')
-        .map(|m| m.trim().parse::<ZhangModel>())
-        .collect::<generalization::Result<Vec<_>>>()?;
+    let corruptions = args.corruption.0.clone();
+    let models = args.model.clone();
     let data = load_data(dataset, args.data_dir.as_deref())?;
     let _lock = crate::common::lock_run_dir(&args.out, "random-labels", args.force.enabled)?;
     let out = args.out.clone();
@@ -219,8 +226,8 @@ mod tests {
         assert!(parse_corruptions(" , ").is_err());
         let mut args = RandomLabelsArgs {
             dataset: DatasetName::Mnist,
-            model: "mlp-1x512".into(),
-            corruption: "all".into(),
+            model: vec![ZhangModel::Mlp1x512],
+            corruption: corruptions_value("all").unwrap(),
             train_size: 10,
             test_size: None,
             max_epochs: 5,

@@ -9,8 +9,8 @@ use anyhow::{Context as _, Result};
 use candle_core::{Device, Tensor};
 use gan_eval::features::DomainClassifier;
 use gan_eval::gs::{GsConfig, MeanRlt, mean_rlt_with_progress};
-use gan_eval::scorer::{pixel_rows, uniform_noise_images};
-use gan_eval::{FrechetStats, InceptionScore, fid, geometry_score, inception_score, kid, toy};
+use gan_eval::scorer::{SampleScorer, ScorerParams, uniform_noise_images};
+use gan_eval::{geometry_score, toy};
 use ndarray::Array2;
 use nn_core::data::{DatasetName, Provenance, TrainTest};
 use nn_core::models::{InputSpec, ModelConfig, ModelKind};
@@ -223,9 +223,10 @@ pub struct PlanSizes {
     pub toy_draws: usize,
 }
 
-/// The trained domain classifier of phase 1.
+/// What the rows say of phase 1's domain classifier.
 struct Classifier {
-    clf: DomainClassifier,
+    /// The layer whose activations are the features.
+    feature_layer: String,
     /// Images it was trained on.
     train_images: usize,
     /// Its accuracy on MNIST test after the last epoch (NaN if unknown).
@@ -234,8 +235,9 @@ struct Classifier {
 
 /// Phase 2's measurements: the MNIST-test reference and each compared set.
 struct SetResults {
-    ref_mrlt: MeanRlt,
-    ref_is: InceptionScore,
+    ref_mrlt: Vec<f64>,
+    /// (mean, standard deviation).
+    ref_is: (f64, f64),
     results: Vec<SetMetrics>,
 }
 
@@ -262,9 +264,9 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
     let n = p.n.min(mnist.test.len()).min(mnist.train.len() / 2);
 
     // 1. The domain classifier: 784-256-10 ReLU MLP; its 256-d hidden layer gives the features.
-    let classifier = train_classifier(ctx, &p, &mnist)?;
+    let (clf, classifier) = train_classifier(ctx, &p, &mnist)?;
     // 2. The sets compared with MNIST test.
-    let sets = measure_sets(ctx, &p, &classifier.clf, &mnist, &fashion, n)?;
+    let sets = measure_sets(ctx, &p, clf, &mnist, &fashion, n)?;
     // 3. Toy clouds and the circle-vs-disk anchor.
     let toys = measure_toys(ctx, &p)?;
     // 4. Figures.
@@ -291,7 +293,11 @@ pub fn run(ctx: &Context) -> Result<ExperimentResult> {
 
 /// Phase 1: trains the 784-256-10 ReLU MLP on MNIST (checkpointed, so a rerun resumes). (LeNet would be
 /// the better classifier, but its training grows memory by ~80 MB/s in nn-core today.)
-fn train_classifier(ctx: &Context, p: &Plan, mnist: &TrainTest) -> Result<Classifier> {
+fn train_classifier(
+    ctx: &Context,
+    p: &Plan,
+    mnist: &TrainTest,
+) -> Result<(DomainClassifier, Classifier)> {
     let spec = InputSpec::new(1, 28, 28, 10);
     let config = ModelConfig {
         mlp_widths: vec![256],
@@ -316,11 +322,12 @@ fn train_classifier(ctx: &Context, p: &Plan, mnist: &TrainTest) -> Result<Classi
         .last()
         .and_then(|e| e.test_accuracy)
         .unwrap_or(f64::NAN);
-    Ok(Classifier {
-        clf,
+    let summary = Classifier {
+        feature_layer: clf.feature_layer()?,
         train_images: clf_train.len(),
         accuracy,
-    })
+    };
+    Ok((clf, summary))
 }
 
 /// Phase 2: FID, KID and IS on the classifier's features and GS on pixels of held-out MNIST, blurred
@@ -328,7 +335,7 @@ fn train_classifier(ctx: &Context, p: &Plan, mnist: &TrainTest) -> Result<Classi
 fn measure_sets(
     ctx: &Context,
     p: &Plan,
-    clf: &DomainClassifier,
+    clf: DomainClassifier,
     mnist: &TrainTest,
     fashion: &TrainTest,
     n: usize,
@@ -355,46 +362,42 @@ fn measure_sets(
             uniform_noise_images(n, 7)?,
         ),
     ];
-    let ref_out = clf.extract(&reference.images, 500)?;
-    let ref_stats = FrechetStats::from_features(ref_out.features.view())?;
-    let gs_cfg = GsConfig {
-        landmarks: 64,
-        gamma: Some(1.0 / 128.0),
-        i_max: 100,
-        n_draws: p.gs_draws,
-        seed: 0,
+    // The scorer's defaults are this experiment's settings (KID subsets of 1,000, 10 IS splits, the
+    // Geometry Score paper's MNIST complex); the profile sets the sizes.
+    let defaults = ScorerParams::default();
+    let params = ScorerParams {
+        kid_subsets: p.kid_subsets,
+        gs_points: p.gs_points,
+        gs: GsConfig {
+            n_draws: p.gs_draws,
+            ..defaults.gs
+        },
+        ..defaults
     };
-    let ref_mrlt = mrlt(
-        ctx.quiet,
-        "MNIST test",
-        &pixel_rows(&reference.images, p.gs_points)?,
-        &gs_cfg,
-    )?;
-    let ref_is = inception_score(ref_out.probs.view(), 10)?;
+    let bar = progress_bar(ctx.quiet, "gs MNIST test");
+    let scorer = SampleScorer::new(clf, &reference.images, params, Some(&Bar(bar.clone())))
+        .context("scoring the reference set, MNIST test")?;
+    bar.finish_and_clear();
     let mut results = Vec::new();
     for (name, images) in &sets {
-        let out = clf.extract(images, 500)?;
-        let stats = FrechetStats::from_features(out.features.view())?;
-        let k = kid(
-            out.features.view(),
-            ref_out.features.view(),
-            p.kid_subsets,
-            1000,
-            0,
-        )?;
-        let is = inception_score(out.probs.view(), 10)?;
-        let m = mrlt(ctx.quiet, name, &pixel_rows(images, p.gs_points)?, &gs_cfg)?;
+        let bar = progress_bar(ctx.quiet, &format!("gs {name}"));
+        let s = scorer.score(name, None, images, Some(&Bar(bar.clone())))?;
+        bar.finish_and_clear();
+        if let Some(why) = s.gs_undefined {
+            anyhow::bail!("MRLT of {name}: {why}");
+        }
         results.push(SetMetrics {
-            name: name.clone(),
-            fid: fid(&stats, &ref_stats)?,
-            kid: k.kid,
-            kid_std: k.std,
-            is_mean: is.mean,
-            is_std: is.std,
-            gs: geometry_score(&m.mrlt, &ref_mrlt.mrlt)?,
-            mrlt: m.mrlt,
+            name: s.name,
+            fid: s.fid,
+            kid: s.kid,
+            kid_std: s.kid_std,
+            is_mean: s.is_mean,
+            is_std: s.is_std,
+            gs: s.gs,
+            mrlt: s.mrlt,
         });
     }
+    let (ref_mrlt, ref_is) = (scorer.reference_mrlt().to_vec(), scorer.reference_is());
     Ok(SetResults {
         ref_mrlt,
         ref_is,
@@ -483,7 +486,7 @@ fn mrlt_figures(
     let mnist_fig = "mrlt_mnist.svg";
     let mut groups = vec![BarGroup {
         name: "MNIST test".into(),
-        values: sets.ref_mrlt.mrlt[..8].to_vec(),
+        values: sets.ref_mrlt[..8].to_vec(),
     }];
     groups.extend(sets.results.iter().map(|r| BarGroup {
         name: r.name.clone(),
@@ -522,15 +525,12 @@ fn set_rows(p: &Plan, n: usize, classifier: &Classifier, sets: &SetResults) -> R
         ),
         paper: "98.0% (the spec's sklearn MLP-256 anchor classifier)".into(),
         ours: format!("{:.2}%", 100.0 * classifier.accuracy),
-        note: format!(
-            "features: `{}` (256-d ReLU)",
-            classifier.clf.feature_layer()?
-        ),
+        note: format!("features: `{}` (256-d ReLU)", classifier.feature_layer),
     }];
     rows.push(Row {
         quantity: format!("IS of MNIST test itself ({n} images, 10 splits)"),
         paper: "≤ 10 for a 10-class classifier; 9.43 (10 splits of 200) with an sklearn MLP".into(),
-        ours: format!("{:.2} ± {:.2}", sets.ref_is.mean, sets.ref_is.std),
+        ours: format!("{:.2} ± {:.2}", sets.ref_is.0, sets.ref_is.1),
         note: "upper reference for the IS column".into(),
     });
     for r in &sets.results {
@@ -637,8 +637,8 @@ fn details(
         n,
         classifier_test_accuracy: classifier.accuracy,
         sets: sets.results.clone(),
-        reference_mrlt: sets.ref_mrlt.mrlt.clone(),
-        reference_is: [sets.ref_is.mean, sets.ref_is.std],
+        reference_mrlt: sets.ref_mrlt.clone(),
+        reference_is: [sets.ref_is.0, sets.ref_is.1],
         toy: toys
             .clouds
             .iter()

@@ -270,7 +270,15 @@ fn fetch_missing_data(data_dir: Option<&Path>) {
             "fetching {name} into {} (checksummed; --offline skips this)",
             cache.display()
         );
-        match fetch(name, cache, &mirrors(name)) {
+        let bar = crate::common::byte_progress_bar();
+        let fetched = fetch(
+            name,
+            cache,
+            &mirrors(name),
+            Some(&crate::common::Bar(bar.clone())),
+        );
+        bar.finish_and_clear();
+        match fetched {
             Ok(dir) => eprintln!("{name}: verified files in {}", dir.display()),
             Err(e) => eprintln!(
                 "warning: could not fetch {name}: {}; experiments that need it use generated data",

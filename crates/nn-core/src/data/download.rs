@@ -2,7 +2,7 @@
 //! `ureq`, one temporary file per download, renamed into place only once its SHA-256 matches. A library
 //! user who never downloads builds nn-core with `default-features = false` and no HTTP stack.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::image_io::temp_path_for;
 use crate::data::locate::{RemoteFile, check_file, hex};
+use crate::progress::Progress;
 use crate::{NnError, Result};
 
 /// Downloads every file of `files` that is not already in `dest_dir` with the right size and SHA-256,
@@ -18,7 +19,15 @@ use crate::{NnError, Result};
 /// Each download goes to a temporary file in `dest_dir`, which is renamed into place only after its
 /// SHA-256 matches and deleted otherwise. The error of a file that no mirror could serve names the URL,
 /// and for a checksum mismatch the expected and actual SHA-256; earlier attempts are listed too.
-pub fn fetch_files(files: &[RemoteFile], dest_dir: &Path, mirrors: &[String]) -> Result<()> {
+///
+/// `progress` counts bytes: for each download, `message(file name)`, `start(size, 0)`, then `advance` per
+/// chunk received.
+pub fn fetch_files(
+    files: &[RemoteFile],
+    dest_dir: &Path,
+    mirrors: &[String],
+    progress: Option<&dyn Progress>,
+) -> Result<()> {
     if mirrors.is_empty() {
         return Err(NnError::invalid("mirrors", "no mirror given"));
     }
@@ -41,7 +50,7 @@ pub fn fetch_files(files: &[RemoteFile], dest_dir: &Path, mirrors: &[String]) ->
         let mut failures: Vec<(String, String)> = Vec::new();
         for mirror in mirrors {
             let url = join_url(mirror, file.name);
-            match download_verified(&agent, &url, file, dest_dir) {
+            match download_verified(&agent, &url, file, dest_dir, progress) {
                 Ok(()) => {
                     failures.clear();
                     break;
@@ -91,6 +100,7 @@ fn download_verified(
     url: &str,
     file: &RemoteFile,
     dest_dir: &Path,
+    progress: Option<&dyn Progress>,
 ) -> std::result::Result<(), String> {
     let dest = dest_dir.join(file.name);
     let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
@@ -112,7 +122,10 @@ fn download_verified(
         .create_new(true)
         .open(&tmp.path)
         .map_err(|e| format!("cannot create {}: {e}", tmp.path.display()))?;
-    let bar = progress_bar(total, file.name);
+    if let Some(p) = progress {
+        p.message(file.name);
+        p.start(total, 0);
+    }
     tracing::info!(%url, bytes = total, "downloading");
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -134,12 +147,9 @@ fn download_verified(
         hasher.update(&buf[..k]);
         out.write_all(&buf[..k])
             .map_err(|e| format!("cannot write {}: {e}", tmp.path.display()))?;
-        if let Some(bar) = &bar {
-            bar.set_position(got);
+        if let Some(p) = progress {
+            p.advance(k as u64);
         }
-    }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
     }
     let actual = hex(&hasher.finalize());
     if actual != file.sha256 {
@@ -165,21 +175,6 @@ fn download_verified(
     tmp.keep = true;
     tracing::info!(%url, dest = %dest.display(), "downloaded and verified");
     Ok(())
-}
-
-/// A progress bar on stderr when stderr is a terminal.
-fn progress_bar(total: u64, name: &str) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(name.to_string());
-    Some(bar)
 }
 
 #[cfg(test)]

@@ -497,8 +497,13 @@ pub fn verify(dir: &Path, name: DatasetName) -> Result<Vec<FileStatus>> {
 /// `mirrors` in order (pass [`default_mirrors`] for the usual ones), and returns that directory.
 ///
 /// Data sets without mirrors (the pets files) can only be fetched from mirrors given explicitly;
-/// `generated` needs no download.
-pub fn fetch(name: DatasetName, dest_root: &Path, mirrors: &[String]) -> Result<PathBuf> {
+/// `generated` needs no download. `progress` counts the bytes of each download (see [`fetch_files`]).
+pub fn fetch(
+    name: DatasetName,
+    dest_root: &Path,
+    mirrors: &[String],
+    progress: Option<&dyn crate::progress::Progress>,
+) -> Result<PathBuf> {
     if !name.has_files() {
         return Err(NnError::invalid(
             "dataset",
@@ -518,7 +523,7 @@ pub fn fetch(name: DatasetName, dest_root: &Path, mirrors: &[String]) -> Result<
         return Err(NnError::invalid("mirrors", reason));
     }
     let dir = dest_root.join(name.subdir());
-    fetch_files(name.files(), &dir, mirrors)?;
+    fetch_files(name.files(), &dir, mirrors, progress)?;
     Ok(dir)
 }
 
@@ -527,7 +532,12 @@ pub use crate::data::download::fetch_files;
 
 /// Without the `download` feature nothing can be fetched: the error says how to provide the files.
 #[cfg(not(feature = "download"))]
-pub fn fetch_files(files: &[RemoteFile], dest_dir: &Path, _mirrors: &[String]) -> Result<()> {
+pub fn fetch_files(
+    files: &[RemoteFile],
+    dest_dir: &Path,
+    _mirrors: &[String],
+    _progress: Option<&dyn crate::progress::Progress>,
+) -> Result<()> {
     Err(NnError::invalid(
         "download",
         format!(
