@@ -26,12 +26,12 @@
 //! # Ok::<(), gan_eval::GanEvalError>(())
 //! ```
 
-use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
 use faer::{Accum, Mat, MatRef, Side};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::util::{check_finite, check_rows, from_faer, to_faer};
+use crate::util::{check_finite, check_rows, faer_ref, from_faer, to_faer};
 use crate::{GanEvalError, Result};
 
 /// Mean and covariance of a feature set, with the centred features kept when `n ≤ d`.
@@ -145,15 +145,25 @@ impl FrechetAccumulator {
         let mean_b = batch.mean_axis(Axis(0)).expect("non-empty batch");
         let centred = &batch - &mean_b.view().insert_axis(Axis(0));
         let c = to_faer(centred.view());
+        // CᵀC as a symmetric rank-k update: the lower triangle only (half the flops of a full product),
+        // then mirrored.
         let mut m2_b = Mat::<f64>::zeros(self.d, self.d);
-        matmul(
+        tri_matmul(
             m2_b.as_mut(),
+            BlockStructure::TriangularLower,
             Accum::Replace,
             c.transpose(),
+            BlockStructure::Rectangular,
             c.as_ref(),
+            BlockStructure::Rectangular,
             1.0,
             faer::get_global_parallelism(),
         );
+        for j in 0..self.d {
+            for i in j + 1..self.d {
+                m2_b[(j, i)] = m2_b[(i, j)];
+            }
+        }
         let other = FrechetAccumulator {
             d: self.d,
             n: nb,
@@ -393,16 +403,34 @@ fn trace_sqrt_product(a: &FrechetStats, b: &FrechetStats, route: FidRoute) -> Re
         (Some(f), None) => factor_side(f, &b.cov),
         (None, Some(f)) => factor_side(f, &a.cov),
         (None, None) => {
-            let sa = to_faer(a.cov.view());
-            let sb = to_faer(b.cov.view());
+            // Views of the covariances (32 MB each at d = 2,048): no copy.
+            let (mut copy_a, mut copy_b) = (None, None);
+            let sa = faer_ref(a.cov.view(), &mut copy_a);
+            let sb = faer_ref(b.cov.view(), &mut copy_b);
             match route {
-                FidRoute::EigenSqrt => eigen_sqrt_route(sa.as_ref(), sb.as_ref()),
-                FidRoute::Cholesky => match sa.llt(Side::Lower) {
-                    Ok(llt) => lower_congruence_eigen_sqrt(llt.L(), sb.as_ref()),
-                    Err(_) => eigen_sqrt_route(sa.as_ref(), sb.as_ref()),
+                FidRoute::EigenSqrt => eigen_sqrt_route(sa, sb),
+                FidRoute::Cholesky => match cholesky_of_lower(a.cov.view(), sa) {
+                    Ok(llt) => lower_congruence_eigen_sqrt(llt.L(), sb),
+                    Err(_) => eigen_sqrt_route(sa, sb),
                 },
             }
         }
+    }
+}
+
+/// The Cholesky factorisation of the symmetric `cov` (viewed as `view`) from its lower triangle. A
+/// row-major array read as column-major is its transpose, whose upper triangle holds the same numbers in
+/// memory order: read that way (≈ 0.03 s less at d = 2,048 than the strided lower triangle).
+fn cholesky_of_lower(
+    cov: ArrayView2<'_, f64>,
+    view: MatRef<'_, f64>,
+) -> std::result::Result<
+    faer::linalg::solvers::Llt<f64>,
+    faer::linalg::cholesky::llt::factor::LltError,
+> {
+    match cov.to_slice() {
+        Some(s) => MatRef::from_column_major_slice(s, cov.ncols(), cov.nrows()).llt(Side::Upper),
+        None => view.llt(Side::Lower),
     }
 }
 
@@ -437,7 +465,6 @@ fn eigen_sqrt_route(sa: MatRef<'_, f64>, sb: MatRef<'_, f64>) -> Result<f64> {
 /// flops of a full product for `Σ_b L`) and fill only the lower half of the symmetric `Lᵀ Σ_b L`, the half
 /// the eigensolver reads — about a third of the flops of two dense products.
 fn lower_congruence_eigen_sqrt(l: MatRef<'_, f64>, sb: MatRef<'_, f64>) -> Result<f64> {
-    use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
     let d = l.nrows();
     let par = faer::get_global_parallelism();
     let mut w = Mat::<f64>::zeros(d, d);
@@ -464,7 +491,7 @@ fn lower_congruence_eigen_sqrt(l: MatRef<'_, f64>, sb: MatRef<'_, f64>) -> Resul
         1.0,
         par,
     );
-    sum_sqrt_eigenvalues_of_lower(m.as_ref(), "eigenvalues of Lᵀ Σ_b L")
+    sum_sqrt_eigenvalues_of_lower(m, "eigenvalues of Lᵀ Σ_b L")
 }
 
 fn sum_sqrt_eigenvalues(mut m: Mat<f64>, what: &str) -> Result<f64> {
@@ -476,16 +503,17 @@ fn sum_sqrt_eigenvalues(mut m: Mat<f64>, what: &str) -> Result<f64> {
             m[(j, i)] = v;
         }
     }
-    sum_sqrt_eigenvalues_of_lower(m.as_ref(), what)
+    sum_sqrt_eigenvalues_of_lower(m, what)
 }
 
-/// `Σ √max(λ, 0)` over the eigenvalues of the symmetric matrix whose lower half `m` holds.
-fn sum_sqrt_eigenvalues_of_lower(m: MatRef<'_, f64>, what: &str) -> Result<f64> {
-    let vals = m
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| GanEvalError::Linalg {
+/// `Σ √max(λ, 0)` over the eigenvalues of the symmetric matrix whose lower half `m` holds (two-stage
+/// tridiagonalisation, see [`crate::symmetric_eigen`]); `m` is consumed.
+fn sum_sqrt_eigenvalues_of_lower(mut m: Mat<f64>, what: &str) -> Result<f64> {
+    let vals =
+        crate::symmetric_eigen::symmetric_eigenvalues(m.as_mut(), faer::get_global_parallelism())
+            .map_err(|reason| GanEvalError::Linalg {
             routine: what.to_string(),
-            reason: format!("{e:?}"),
+            reason,
         })?;
     Ok(vals.iter().map(|v| v.max(0.0).sqrt()).sum())
 }

@@ -38,6 +38,7 @@ pub mod inception_score;
 pub mod kid;
 pub mod scorer;
 pub mod stats_file;
+mod symmetric_eigen;
 pub mod toy;
 mod util;
 

@@ -77,6 +77,20 @@ pub(crate) fn to_faer(x: ArrayView2<'_, f64>) -> Mat<f64> {
     }
 }
 
+/// A faer view of `x`, without a copy when `x` is in standard layout (`copy` holds the copy otherwise).
+pub(crate) fn faer_ref<'a>(
+    x: ArrayView2<'a, f64>,
+    copy: &'a mut Option<Mat<f64>>,
+) -> MatRef<'a, f64> {
+    match x.to_slice() {
+        Some(s) => MatRef::from_row_major_slice(s, x.nrows(), x.ncols()),
+        None => {
+            let owned: &'a Mat<f64> = copy.insert(to_faer(x));
+            owned.as_ref()
+        }
+    }
+}
+
 /// An ndarray copy of a faer matrix.
 pub(crate) fn from_faer(m: MatRef<'_, f64>) -> Array2<f64> {
     Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
