@@ -264,7 +264,7 @@ fn bandwidth_value(s: &str) -> std::result::Result<Bandwidth, String> {
     }
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(Bandwidth::Sigma(v)),
-        _ => Err(format!("`{s}`: expected `auto` or a number > 0")),
+        _ => Err("expected `auto` or a number > 0".into()),
     }
 }
 

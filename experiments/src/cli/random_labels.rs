@@ -86,9 +86,10 @@ pub struct Conditions(pub Vec<Corruption>);
 
 /// `--corruption` as a clap value parser (clap's error names the flag and the value).
 fn corruptions_value(s: &str) -> std::result::Result<Conditions, String> {
+    // clap's message already names the flag and the value: the innermost reason is enough.
     parse_corruptions(s)
         .map(Conditions)
-        .map_err(|e| format!("{e:#}"))
+        .map_err(|e| e.root_cause().to_string())
 }
 
 pub fn parse_corruptions(s: &str) -> Result<Vec<Corruption>> {
