@@ -152,8 +152,8 @@ pub enum CapacityCommand {
         #[command(flatten)]
         data: CapacityData,
         /// Model (dense layers only: the margin complexity is defined for them).
-        #[arg(long, value_enum, default_value_t = MarginModel::Mlp1x512)]
-        model: MarginModel,
+        #[arg(long, default_value = "mlp-1x512", value_parser = choice(&MARGIN_MODELS))]
+        model: generalization::ZhangModel,
         /// Label-corruption levels p (each label redrawn uniformly with probability p).
         #[arg(long, value_delimiter = ',', default_value = "0,0.2,0.4,0.6,0.8,1")]
         levels: Vec<f64>,
@@ -233,22 +233,10 @@ pub enum MapChoice {
 }
 
 /// `--model` of `capacity margin`: the dense models of the random-label experiment.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MarginModel {
-    #[value(name = "mlp-1x512")]
-    Mlp1x512,
-    #[value(name = "mlp-3x512")]
-    Mlp3x512,
-}
-
-impl From<MarginModel> for generalization::ZhangModel {
-    fn from(m: MarginModel) -> Self {
-        match m {
-            MarginModel::Mlp1x512 => Self::Mlp1x512,
-            MarginModel::Mlp3x512 => Self::Mlp3x512,
-        }
-    }
-}
+const MARGIN_MODELS: [generalization::ZhangModel; 2] = [
+    generalization::ZhangModel::Mlp1x512,
+    generalization::ZhangModel::Mlp3x512,
+];
 
 /// `--bandwidth`: a fixed σ or the median heuristic on the training images.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -445,13 +433,12 @@ fn run_width_sweep(
 /// Margin complexity across label-corruption levels (`mathnn capacity margin`).
 fn run_margin(
     data: CapacityData,
-    model: MarginModel,
+    model: generalization::ZhangModel,
     levels: Vec<f64>,
     quantile: f64,
     training: CapacityTraining,
     out: PathBuf,
 ) -> Result<()> {
-    let model = generalization::ZhangModel::from(model);
     if let Some(p) = levels.iter().find(|p| !(**p >= 0.0 && **p <= 1.0)) {
         bail!("--levels {p}: expected probabilities in [0, 1]");
     }
