@@ -189,29 +189,33 @@ pub fn progress_bar(quiet: bool, prefix: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta}) {msg}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
+    let bar = styled_bar("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta}) {msg}");
     bar.set_prefix(prefix.to_string());
     bar
 }
 
-/// A bar counting bytes for downloads: file name, bytes, rate and time left.
-pub fn byte_progress_bar() -> ProgressBar {
+/// An empty bar drawn with `template` (a static, valid indicatif template).
+fn styled_bar(template: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template(template)
+            .expect("static template")
+            .progress_chars("=> "),
     );
     bar
+}
+
+/// `nn_core::data::fetch` with a bar counting the bytes of each download (file name, bytes, rate, time
+/// left), cleared when it ends.
+pub fn fetch_with_bar(
+    name: DatasetName,
+    dest_root: &Path,
+    mirrors: &[String],
+) -> nn_core::Result<PathBuf> {
+    let bar = styled_bar("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})");
+    let fetched = nn_core::data::fetch(name, dest_root, mirrors, Some(&Bar(bar.clone())));
+    bar.finish_and_clear();
+    fetched
 }
 
 /// An indicatif bar as the libraries' [`Progress`] (the binary is the only crate that draws bars).

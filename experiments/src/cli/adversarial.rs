@@ -42,7 +42,7 @@ use crate::common::Bar;
 use crate::common::ForceArg;
 use crate::common::choice;
 use crate::common::{DeviceArg, load_data, new_model, progress_bar, write_json};
-use crate::common::{count, norm_value};
+use crate::common::{count, mlp_widths_value, norm_value};
 use crate::runs::classifier::{RunConfig, load_trained};
 
 /// Arguments of `mathnn attack`.
@@ -544,11 +544,12 @@ impl std::fmt::Display for SubstituteArg {
 fn substitute_value(s: &str) -> std::result::Result<SubstituteArg, String> {
     let (kind, widths) = match s.split_once(':') {
         Some(("mlp", w)) => {
-            let widths = w
-                .split(',')
-                .map(count::<1, 65_536>)
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| format!("expected mlp:W1,W2,… with widths: {e}"))?;
+            let widths = mlp_widths_value(w)
+                .map_err(|e| format!("expected mlp:W1,W2,… with widths: {e}"))?
+                .0;
+            if widths.is_empty() {
+                return Err("expected mlp:W1,W2,… with at least one width".into());
+            }
             (ModelKind::Mlp, Some(widths))
         }
         _ => (s.parse::<ModelKind>().map_err(|e| e.to_string())?, None),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::common::choice;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use nn_core::data::{DataLocator, DatasetName, fetch, mirrors, verify};
+use nn_core::data::{DataLocator, DatasetName, mirrors, verify};
 
 /// Arguments of `mathnn data`.
 #[derive(Args, Debug)]
@@ -61,15 +61,7 @@ pub fn run(args: DataArgs) -> Result<()> {
             } else {
                 mirror
             };
-            let bar = crate::common::byte_progress_bar();
-            let fetched = fetch(
-                name,
-                &root,
-                &mirrors,
-                Some(&crate::common::Bar(bar.clone())),
-            );
-            bar.finish_and_clear();
-            let dir = fetched?;
+            let dir = crate::common::fetch_with_bar(name, &root, &mirrors)?;
             println!("{name}: verified files in {}", dir.display());
         }
         DataCommand::Verify { name, data_dir } => {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use nn_core::data::{DataLocator, DatasetName, fetch, mirrors};
+use nn_core::data::{DataLocator, DatasetName, mirrors};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{DeviceArg, ensure_dir, write_json};
@@ -270,15 +270,7 @@ fn fetch_missing_data(data_dir: Option<&Path>) {
             "fetching {name} into {} (checksummed; --offline skips this)",
             cache.display()
         );
-        let bar = crate::common::byte_progress_bar();
-        let fetched = fetch(
-            name,
-            cache,
-            &mirrors(name),
-            Some(&crate::common::Bar(bar.clone())),
-        );
-        bar.finish_and_clear();
-        match fetched {
+        match crate::common::fetch_with_bar(name, cache, &mirrors(name)) {
             Ok(dir) => eprintln!("{name}: verified files in {}", dir.display()),
             Err(e) => eprintln!(
                 "warning: could not fetch {name}: {}; experiments that need it use generated data",
