@@ -30,6 +30,8 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 /// enough for the bulge chasing (≈ 6·d²·b flops) to stay small.
 const BAND: usize = 32;
 
+const SYMM_BLOCK: usize = 64;
+
 /// The eigenvalues (unordered) of the symmetric matrix whose lower triangle `a` holds; `a` is overwritten.
 /// Fails only if the tridiagonal QL/QR iteration does not converge (30·d iterations, as LAPACK).
 pub(crate) fn symmetric_eigenvalues(mut a: MatMut<'_, f64>, par: Par) -> Result<Vec<f64>, String> {
@@ -41,17 +43,77 @@ pub(crate) fn symmetric_eigenvalues(mut a: MatMut<'_, f64>, par: Par) -> Result<
     let b = BAND.min(n - 1).max(1);
     reduce_to_band(a.rb_mut(), b, par);
     let mut band = Band::from_lower(a.rb(), b);
-    band.chase_to_tridiagonal();
+    // The chase is scalar code on short columns: compiled for the CPU's vector units when it has them.
+    pulp::Arch::new().dispatch(Chase(&mut band));
     let (mut d, mut e) = band.tridiagonal();
     tridiagonal_eigenvalues(&mut d, &mut e)?;
     Ok(d)
 }
 
+/// Stage 2 inside pulp's target-feature context (AVX2/FMA where the CPU has them): `with_simd` and
+/// everything it calls are `inline(always)`, so they compile with those features. (A closure given to
+/// `dispatch` is not inlined there and compiles for the baseline CPU.)
+struct Chase<'a>(&'a mut Band);
+
+impl pulp::WithSimd for Chase<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.0.chase_to_tridiagonal();
+    }
+}
+
+/// [`panel_qr`] in the same context.
+struct PanelQr<'a> {
+    panel: MatMut<'a, f64>,
+    r: usize,
+    v: MatMut<'a, f64>,
+}
+
+impl pulp::WithSimd for PanelQr<'_> {
+    type Output = [f64; BAND];
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> [f64; BAND] {
+        panel_qr(self.panel, self.r, self.v)
+    }
+}
+
+/// `Σ xᵢ yᵢ` over the shorter length, in eight interleaved partial sums: the compiler keeps them in
+/// vector registers, where a single running sum (a chain of dependent additions) cannot be vectorised.
+#[inline(always)]
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let (xs, ys) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f64 = xs
+        .remainder()
+        .iter()
+        .zip(ys.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    let mut acc = [0.0f64; 8];
+    for (a, b) in xs.zip(ys) {
+        for l in 0..8 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `y ← y + α x` over the shorter length.
+#[inline(always)]
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+}
+
 /// A reflector `H = I − τ v vᵀ` (`v[0] = 1`) with `H x = β e₁`, from `x` (LAPACK's `dlarfg`). On return
 /// `x[0] = β` and `x[1..]` holds `v[1..]`; returns `τ` (0 when `x[1..]` is already zero: `H = I`).
+#[inline(always)]
 fn make_reflector(x: &mut [f64]) -> f64 {
     let (alpha, rest) = x.split_first_mut().expect("non-empty");
-    let norm = rest.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let norm = dot(rest, rest).sqrt();
     if norm == 0.0 {
         return 0.0;
     }
@@ -67,127 +129,258 @@ fn make_reflector(x: &mut [f64]) -> f64 {
 /// return the lower triangle holds the band and zeros below it.
 fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par) {
     let n = a.nrows();
+    // Workspaces sized for the first (largest) panel and reused: fresh ones of a few MB per panel cost
+    // page faults on every panel.
+    let rows = n.saturating_sub(b);
+    let mut work = PanelWork {
+        panel: Mat::zeros(rows, b),
+        vw: Mat::zeros(rows, 2 * b),
+        wv: Mat::zeros(rows, 2 * b),
+        y: Mat::zeros(rows, b),
+        t: Mat::zeros(b, b),
+        yx: Mat::zeros(b, b),
+    };
     let mut k = 0;
     // A panel of a single row is already inside the band.
     while n >= k + b + 2 {
         let m = n - k - b;
         let r = b.min(m - 1);
-        // Householder QR of the m × b panel below the band: V (unit lower trapezoidal) and τ.
-        let mut v = Mat::<f64>::zeros(m, r);
-        let mut tau = Vec::with_capacity(r);
-        {
-            let mut panel = Mat::<f64>::from_fn(m, b, |i, j| a[(k + b + i, k + j)]);
-            for c in 0..r {
-                let t = make_reflector(&mut panel.col_as_slice_mut(c)[c..]);
-                tau.push(t);
-                let vc: Vec<f64> = std::iter::once(1.0)
-                    .chain(panel.col_as_slice(c)[c + 1..].iter().copied())
-                    .collect();
-                for j in c + 1..b {
-                    let col = &mut panel.col_as_slice_mut(j)[c..];
-                    let s: f64 = col.iter().zip(&vc).map(|(x, y)| x * y).sum();
-                    col.iter_mut().zip(&vc).for_each(|(x, y)| *x -= t * s * y);
-                }
-                let vcol = &mut v.col_as_slice_mut(c)[c..];
-                vcol.copy_from_slice(&vc);
-            }
-            // R into the band, zeros below it.
-            for j in 0..b {
-                for i in 0..m {
-                    a[(k + b + i, k + j)] = if i <= j { panel[(i, j)] } else { 0.0 };
-                }
-            }
-        }
-        // T (r × r, upper triangular) with H_0 ⋯ H_{r−1} = I − V T Vᵀ (LAPACK's dlarft, forward).
-        let mut t = Mat::<f64>::zeros(r, r);
-        for i in 0..r {
-            t[(i, i)] = tau[i];
-            if i == 0 {
-                continue;
-            }
-            let vi = &v.col_as_slice(i)[i..];
-            let w: Vec<f64> = (0..i)
-                .map(|c| {
-                    let vc = &v.col_as_slice(c)[i..];
-                    -tau[i] * vc.iter().zip(vi).map(|(x, y)| x * y).sum::<f64>()
-                })
-                .collect();
-            for row in 0..i {
-                t[(row, i)] = (row..i).map(|c| t[(row, c)] * w[c]).sum();
+        let mut panel = work.panel.as_mut().submatrix_mut(0, 0, m, b);
+        panel.copy_from(a.rb().submatrix(k + b, k, m, b));
+        let mut v = work.vw.as_mut().submatrix_mut(0, 0, m, r);
+        let tau = pulp::Arch::new().dispatch(PanelQr {
+            panel: panel.rb_mut(),
+            r,
+            v: v.rb_mut(),
+        });
+        let mut gram = work.yx.as_mut().submatrix_mut(0, 0, r, r);
+        matmul(
+            gram.rb_mut(),
+            Accum::Replace,
+            v.rb().transpose(),
+            v.rb(),
+            1.0,
+            Par::Seq,
+        );
+        block_reflector_t(
+            work.t.as_mut().submatrix_mut(0, 0, r, r),
+            &tau[..r],
+            gram.rb(),
+        );
+        // R into the band, zeros below it.
+        let mut below = a.rb_mut().submatrix_mut(k + b, k, m, b);
+        below.fill(0.0);
+        for j in 0..b {
+            for i in 0..=j.min(m - 1) {
+                below[(i, j)] = panel[(i, j)];
             }
         }
         update_trailing(
             a.rb_mut().submatrix_mut(k + b, k + b, m, m),
-            v.as_ref(),
-            t.as_ref(),
+            &mut work,
+            m,
+            r,
             par,
         );
         k += b;
     }
 }
 
-/// `A ← Qᵀ A Q` for the symmetric `a` (lower triangle read and written) and `Q = I − V T Vᵀ`.
-fn update_trailing(mut a: MatMut<'_, f64>, v: MatRef<'_, f64>, t: MatRef<'_, f64>, par: Par) {
-    let (m, r) = (v.nrows(), v.ncols());
-    let mut y = Mat::<f64>::zeros(m, r);
-    matmul(y.as_mut(), Accum::Replace, v, t, 1.0, par);
-    // X = A Y with A symmetric from its lower triangle: tril(A)·Y + (Yᵀ·strict_tril(A))ᵀ, the second
-    // written through Xᵀ (≈ 15 % faster at d = 2,048 than multiplying by strict_tril(A)ᵀ).
-    let mut x = Mat::<f64>::zeros(m, r);
-    tri_matmul(
-        x.as_mut(),
-        BlockStructure::Rectangular,
-        Accum::Replace,
-        a.rb(),
-        BlockStructure::TriangularLower,
-        y.as_ref(),
-        BlockStructure::Rectangular,
-        1.0,
-        par,
-    );
-    tri_matmul(
-        x.as_mut().transpose_mut(),
-        BlockStructure::Rectangular,
-        Accum::Add,
-        y.transpose(),
-        BlockStructure::Rectangular,
-        a.rb(),
-        BlockStructure::StrictTriangularLower,
-        1.0,
-        par,
-    );
+/// Per-panel workspaces of [`reduce_to_band`]; each panel uses their leading `m × r` parts.
+struct PanelWork {
+    panel: Mat<f64>,
+    /// `[V | W]`: the reflectors, and `X = A V T` turned into `W`.
+    vw: Mat<f64>,
+    /// `[W | V]`, for `A −= [V W] [W V]ᵀ`.
+    wv: Mat<f64>,
+    /// `Y = V T`.
+    y: Mat<f64>,
+    t: Mat<f64>,
+    yx: Mat<f64>,
+}
+
+/// Column `j` of a column-major view (the workspaces' submatrices) as a slice.
+#[inline(always)]
+fn column(m: MatRef<'_, f64>, j: usize) -> &[f64] {
+    m.col(j)
+        .try_as_col_major()
+        .expect("unit row stride")
+        .as_slice()
+}
+
+#[inline(always)]
+fn column_mut(m: MatMut<'_, f64>, j: usize) -> &mut [f64] {
+    m.col_mut(j)
+        .try_as_col_major_mut()
+        .expect("unit row stride")
+        .as_slice_mut()
+}
+
+/// Householder QR of the `m × b` `panel` (its first `r` columns' reflectors, LAPACK's `dgeqr2`): on return
+/// the panel's upper triangle holds R and `v` the reflectors (unit lower trapezoidal, zeros above); returns
+/// their `τ`.
+#[inline(always)]
+fn panel_qr(mut panel: MatMut<'_, f64>, r: usize, mut v: MatMut<'_, f64>) -> [f64; BAND] {
+    let b = panel.ncols();
+    let mut tau = [0.0f64; BAND];
+    for c in 0..r {
+        let tc = make_reflector(&mut column_mut(panel.rb_mut(), c)[c..]);
+        tau[c] = tc;
+        let vcol = column_mut(v.rb_mut(), c);
+        vcol[..c].fill(0.0);
+        vcol[c] = 1.0;
+        vcol[c + 1..].copy_from_slice(&column(panel.rb(), c)[c + 1..]);
+        let vc = &column(v.rb(), c)[c..];
+        for j in c + 1..b {
+            let col = &mut column_mut(panel.rb_mut(), j)[c..];
+            let s = dot(col, vc);
+            axpy(-tc * s, vc, col);
+        }
+    }
+    tau
+}
+
+/// `T` (upper triangular, `r × r`) with `H_0 ⋯ H_{r−1} = I − V T Vᵀ` from the reflectors' `τ` and their
+/// Gram matrix `G = VᵀV` (LAPACK's `dlarft`, forward, with the inner products from one GEMM): column by
+/// column, `T[..i, i] = −τ_i T[..i, ..i] G[..i, i]`.
+fn block_reflector_t(mut t: MatMut<'_, f64>, tau: &[f64], gram: MatRef<'_, f64>) {
+    for (i, &tau_i) in tau.iter().enumerate() {
+        t[(i, i)] = tau_i;
+        for row in 0..i {
+            t[(row, i)] = -tau_i * (row..i).map(|c| t[(row, c)] * gram[(c, i)]).sum::<f64>();
+        }
+    }
+}
+
+/// `A ← Qᵀ A Q` for the symmetric `a` (lower triangle read and written) and `Q = I − V T Vᵀ`, with `V` and
+/// `T` in `work` (`m × r` and `r × r`).
+fn update_trailing(mut a: MatMut<'_, f64>, work: &mut PanelWork, m: usize, r: usize, par: Par) {
+    let (v, mut x) = work
+        .vw
+        .as_mut()
+        .submatrix_mut(0, 0, m, 2 * r)
+        .split_at_col_mut(r);
+    let mut y = work.y.as_mut().submatrix_mut(0, 0, m, r);
+    let t = work.t.as_ref().submatrix(0, 0, r, r);
+    matmul(y.rb_mut(), Accum::Replace, v.rb(), t, 1.0, par);
+    symmetric_times(x.rb_mut(), a.rb(), y.rb(), par);
     // W = X − ½ V (Yᵀ X); then A −= V Wᵀ + W Vᵀ, lower triangle only, as one product of width 2r.
-    let mut yx = Mat::<f64>::zeros(r, r);
+    let mut yx = work.yx.as_mut().submatrix_mut(0, 0, r, r);
     matmul(
-        yx.as_mut(),
+        yx.rb_mut(),
         Accum::Replace,
-        y.transpose(),
-        x.as_ref(),
+        y.rb().transpose(),
+        x.rb(),
         1.0,
         par,
     );
-    matmul(x.as_mut(), Accum::Add, v, yx.as_ref(), -0.5, par);
-    let vw = Mat::<f64>::from_fn(
-        m,
-        2 * r,
-        |i, j| if j < r { v[(i, j)] } else { x[(i, j - r)] },
-    );
-    let wv = Mat::<f64>::from_fn(
-        m,
-        2 * r,
-        |i, j| if j < r { x[(i, j)] } else { v[(i, j - r)] },
-    );
+    matmul(x.rb_mut(), Accum::Add, v.rb(), yx.rb(), -0.5, par);
+    let mut wv = work.wv.as_mut().submatrix_mut(0, 0, m, 2 * r);
+    wv.rb_mut().subcols_mut(0, r).copy_from(x.rb());
+    wv.rb_mut().subcols_mut(r, r).copy_from(v.rb());
+    let vw = work.vw.as_ref().submatrix(0, 0, m, 2 * r);
     tri_matmul(
         a.rb_mut(),
         BlockStructure::TriangularLower,
         Accum::Add,
-        vw.as_ref(),
+        vw,
         BlockStructure::Rectangular,
-        wv.transpose(),
+        wv.rb().transpose(),
         BlockStructure::Rectangular,
         -1.0,
         par,
     );
+}
+
+/// `X = A Y` for the symmetric `a` read from its lower triangle, in one pass over it: each column panel
+/// `[A_JJ; R]` of the lower triangle gives `X_J += A_JJ Y_J + Rᵀ Y_below` and `X_below += R Y_J`, the
+/// second product reading `R` from cache. (Two triangular products, `tril(A)·Y` and
+/// `strict_tril(A)ᵀ·Y`, would stream the triangle from memory twice; with `Y` only `b` columns wide they
+/// are bound by that traffic.)
+fn symmetric_times(mut x: MatMut<'_, f64>, a: MatRef<'_, f64>, y: MatRef<'_, f64>, par: Par) {
+    let m = a.nrows();
+    let blocks: Vec<usize> = (0..m).step_by(SYMM_BLOCK).collect();
+    let threads = match par {
+        Par::Seq => 1,
+        Par::Rayon(n) => n.get(),
+    };
+    if threads < 2 || blocks.len() < 2 {
+        symmetric_times_blocks(x, a, y, blocks.into_iter());
+        return;
+    }
+    // Thread `t` takes every `threads`-th column panel into a private `X` (the panels shrink down the
+    // matrix, so interleaving balances the work); the partial products are then summed.
+    use rayon::prelude::*;
+    let partial: Vec<Mat<f64>> = (0..threads)
+        .into_par_iter()
+        .map(|t| {
+            let mut xt = Mat::<f64>::zeros(m, y.ncols());
+            symmetric_times_blocks(
+                xt.as_mut(),
+                a,
+                y,
+                blocks.iter().copied().skip(t).step_by(threads),
+            );
+            xt
+        })
+        .collect();
+    x.copy_from(&partial[0]);
+    for p in &partial[1..] {
+        x += p;
+    }
+}
+
+/// `X += A_panel-terms` for the column panels starting at `starts` (see [`symmetric_times`]), one
+/// thread; `x` must start at zero.
+fn symmetric_times_blocks(
+    mut x: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    starts: impl Iterator<Item = usize>,
+) {
+    let m = a.nrows();
+    x.fill(0.0);
+    for j0 in starts {
+        let w = SYMM_BLOCK.min(m - j0);
+        let j1 = j0 + w;
+        let diag = a.submatrix(j0, j0, w, w);
+        let (mut xj, mut xbelow) = x.rb_mut().subrows_mut(j0, m - j0).split_at_row_mut(w);
+        let yj = y.subrows(j0, w);
+        tri_matmul(
+            xj.rb_mut(),
+            BlockStructure::Rectangular,
+            Accum::Add,
+            diag,
+            BlockStructure::TriangularLower,
+            yj,
+            BlockStructure::Rectangular,
+            1.0,
+            Par::Seq,
+        );
+        tri_matmul(
+            xj.rb_mut(),
+            BlockStructure::Rectangular,
+            Accum::Add,
+            diag.transpose(),
+            BlockStructure::StrictTriangularUpper,
+            yj,
+            BlockStructure::Rectangular,
+            1.0,
+            Par::Seq,
+        );
+        if j1 < m {
+            let r = a.submatrix(j1, j0, m - j1, w);
+            matmul(
+                xj.rb_mut(),
+                Accum::Add,
+                r.transpose(),
+                y.subrows(j1, m - j1),
+                1.0,
+                Par::Seq,
+            );
+            matmul(xbelow.rb_mut(), Accum::Add, r, yj, 1.0, Par::Seq);
+        }
+    }
 }
 
 /// The lower half of a symmetric band matrix with room for the bulges: element `(i, j)`,
@@ -214,12 +407,14 @@ impl Band {
     }
 
     /// Rows `i0..=i1` of column `j`.
+    #[inline(always)]
     fn col(&mut self, j: usize, i0: usize, i1: usize) -> &mut [f64] {
         let base = j * self.ld;
         &mut self.data[base + i0 - j..=base + i1 - j]
     }
 
     /// Stage 2: bulge chasing down to tridiagonal form (orthogonal similarities only).
+    #[inline(always)]
     fn chase_to_tridiagonal(&mut self) {
         let (n, b) = (self.n, self.b);
         if b < 2 {
@@ -246,8 +441,8 @@ impl Band {
                     if !first_step {
                         for col in c + 1..r0 {
                             let s = self.col(col, r0, r1);
-                            let dot: f64 = s.iter().zip(v).map(|(a, b)| a * b).sum();
-                            s.iter_mut().zip(v).for_each(|(a, b)| *a -= tau * dot * b);
+                            let d = dot(s, v);
+                            axpy(-tau * d, v, s);
                         }
                     }
                     self.two_sided(r0, v, tau, &mut p[..len]);
@@ -255,16 +450,12 @@ impl Band {
                     let (s0, s1) = (r1 + 1, (r1 + b).min(n - 1));
                     if s0 <= s1 {
                         let q = &mut q[..s1 - s0 + 1];
-                        q.iter_mut().for_each(|e| *e = 0.0);
-                        for (t, vt) in v.iter().enumerate() {
-                            let col = self.col(r0 + t, s0, s1);
-                            q.iter_mut().zip(col.iter()).for_each(|(a, b)| *a += b * vt);
+                        q.fill(0.0);
+                        for (t, &vt) in v.iter().enumerate() {
+                            axpy(vt, self.col(r0 + t, s0, s1), q);
                         }
-                        for (t, vt) in v.iter().enumerate() {
-                            let col = self.col(r0 + t, s0, s1);
-                            col.iter_mut()
-                                .zip(q.iter())
-                                .for_each(|(a, b)| *a -= tau * vt * b);
+                        for (t, &vt) in v.iter().enumerate() {
+                            axpy(-tau * vt, q, self.col(r0 + t, s0, s1));
                         }
                     }
                 }
@@ -277,29 +468,29 @@ impl Band {
     }
 
     /// `S ← H S H` for the diagonal block `S` at rows/columns `r0..r0 + v.len()`, `H = I − τ v vᵀ`.
+    #[inline(always)]
     fn two_sided(&mut self, r0: usize, v: &[f64], tau: f64, p: &mut [f64]) {
         let len = v.len();
-        p.iter_mut().for_each(|e| *e = 0.0);
-        // p = τ S v from the lower triangle.
+        p.fill(0.0);
+        // p = τ S v from the lower triangle: column qc adds S[qc.., qc]·v[qc] to p[qc..] and its dot
+        // with v[qc + 1..] to p[qc].
         for qc in 0..len {
             let col = self.col(r0 + qc, r0 + qc, r0 + len - 1);
-            let mut acc = col[0] * v[qc];
-            for (i, s) in col.iter().enumerate().skip(1) {
-                p[qc + i] += s * v[qc];
-                acc += s * v[qc + i];
-            }
-            p[qc] += acc;
+            let below = dot(&col[1..], &v[qc + 1..]);
+            axpy(v[qc], col, &mut p[qc..]);
+            p[qc] += below;
         }
         p.iter_mut().for_each(|e| *e *= tau);
-        let alpha = -0.5 * tau * p.iter().zip(v).map(|(a, b)| a * b).sum::<f64>();
-        p.iter_mut().zip(v).for_each(|(w, vi)| *w += alpha * vi);
+        let alpha = -0.5 * tau * dot(p, v);
+        axpy(alpha, v, p);
         // S −= v wᵀ + w vᵀ (w = p now), lower triangle.
         for qc in 0..len {
             let (vq, wq) = (v[qc], p[qc]);
             let col = self.col(r0 + qc, r0 + qc, r0 + len - 1);
-            for (i, s) in col.iter_mut().enumerate() {
-                *s -= v[qc + i] * wq + p[qc + i] * vq;
-            }
+            col.iter_mut()
+                .zip(&v[qc..])
+                .zip(&p[qc..])
+                .for_each(|((s, vi), wi)| *s -= vi * wq + wi * vq);
         }
     }
 
@@ -568,6 +759,33 @@ mod tests {
             .collect();
         want.sort_by(f64::total_cmp);
         assert_close(&d, &want, "second difference");
+    }
+
+    #[test]
+    fn one_pass_symmetric_product_equals_the_dense_product() {
+        let mut next = lcg(4);
+        // Sizes around the column-panel width, on one and two threads (the two-thread path sums
+        // per-thread partial products).
+        for n in [
+            1,
+            5,
+            SYMM_BLOCK - 1,
+            SYMM_BLOCK,
+            SYMM_BLOCK + 1,
+            3 * SYMM_BLOCK + 7,
+        ] {
+            let x = Mat::<f64>::from_fn(n, n, |_, _| next());
+            let a = &x + x.transpose();
+            let lower = Mat::<f64>::from_fn(n, n, |i, j| if i >= j { a[(i, j)] } else { f64::NAN });
+            let y = Mat::<f64>::from_fn(n, 7, |_, _| next());
+            let want = &a * &y;
+            for par in [Par::Seq, Par::rayon(2)] {
+                let mut got = Mat::<f64>::from_fn(n, 7, |_, _| f64::NAN);
+                symmetric_times(got.as_mut(), lower.as_ref(), y.as_ref(), par);
+                let err = (&got - &want).norm_max();
+                assert!(err <= 1e-13 * want.norm_max().max(1.0), "n = {n}: {err:e}");
+            }
+        }
     }
 
     #[test]
