@@ -9,12 +9,15 @@
 //! 1. **Dense → band** of half-bandwidth `b`: for each panel of `b` columns, a Householder QR of the part
 //!    below the band, then the two-sided update `A ← QᵀAQ` of the trailing matrix as matrix–matrix products
 //!    (`Q = I − V T Vᵀ`; `X = A V T`, `W = X − ½ V (TᵀVᵀX)`, `A −= V Wᵀ + W Vᵀ`), reading the trailing
-//!    matrix three times per `b` columns instead of once per column.
+//!    matrix twice per `b` columns instead of once per column: `X` in one pass over its lower triangle
+//!    ([`symmetric_times`]), the update as one triangular product of inner dimension `2b`.
 //! 2. **Band → tridiagonal** by bulge chasing: sweep `j` annihilates column `j` below the subdiagonal with
 //!    one reflector of length `b`, which fills a `b × b` block below the band; the next reflector
 //!    annihilates that block's first column, and so on down the matrix (the rest of each bulge is
 //!    annihilated by the following sweeps). It works on a compact copy of the band, `(2b + 1) × d`, that
-//!    stays in cache.
+//!    stays in cache, compiled for AVX2/FMA where the CPU has them (pulp's run-time dispatch). On several
+//!    threads the sweeps are pipelined, each a few steps behind the previous one, with the same result
+//!    bit for bit ([`Band::chase_to_tridiagonal`]).
 //!
 //! The tridiagonal eigenvalues then come from the Pal–Walker–Kahan (root-free) QL/QR iteration, as
 //! LAPACK's `dsterf`. All transformations are orthogonal similarities, so the eigenvalues are those of
@@ -24,6 +27,9 @@
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as tri_matmul};
 use faer::reborrow::{Reborrow, ReborrowMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 /// Half-bandwidth of the first stage: wide enough for the panel products to run near GEMM speed, narrow
@@ -43,16 +49,18 @@ pub(crate) fn symmetric_eigenvalues(mut a: MatMut<'_, f64>, par: Par) -> Result<
     let b = BAND.min(n - 1).max(1);
     reduce_to_band(a.rb_mut(), b, par);
     let mut band = Band::from_lower(a.rb(), b);
-    // The chase is scalar code on short columns: compiled for the CPU's vector units when it has them.
-    pulp::Arch::new().dispatch(Chase(&mut band));
+    band.chase_to_tridiagonal(match par {
+        Par::Seq => 1,
+        Par::Rayon(threads) => threads.get(),
+    });
     let (mut d, mut e) = band.tridiagonal();
     tridiagonal_eigenvalues(&mut d, &mut e)?;
     Ok(d)
 }
 
-/// Stage 2 inside pulp's target-feature context (AVX2/FMA where the CPU has them): `with_simd` and
-/// everything it calls are `inline(always)`, so they compile with those features. (A closure given to
-/// `dispatch` is not inlined there and compiles for the baseline CPU.)
+/// Stage 2's sweeps inside pulp's target-feature context (AVX2/FMA where the CPU has them): `with_simd`
+/// and everything it calls are `inline(always)`, so they compile with those features. (A closure given to
+/// `dispatch` is not inlined there and compiles for the baseline CPU.) One thread, on the band itself.
 struct Chase<'a>(&'a mut Band);
 
 impl pulp::WithSimd for Chase<'_> {
@@ -60,7 +68,59 @@ impl pulp::WithSimd for Chase<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        self.0.chase_to_tridiagonal();
+        let (n, b) = (self.0.n, self.0.b);
+        let mut work = StepWork::new(b);
+        for j in 0..n.saturating_sub(2) {
+            for (k, step) in Sweep::new(j, n, b).enumerate() {
+                chase_step(self.0, n, b, step, k == 0, &mut work);
+            }
+        }
+    }
+}
+
+/// One thread's share of the pipelined chase (see [`Band::chase_to_tridiagonal`]): of every sweep `j`,
+/// the steps whose first column lies in the `thread`-th of `threads` equal parts of `j..n`.
+struct ChaseShare<'a> {
+    shared: &'a SharedBand,
+    thread: usize,
+    threads: usize,
+}
+
+impl pulp::WithSimd for ChaseShare<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let sh = self.shared;
+        let mut work = StepWork::new(sh.b);
+        for j in 0..sh.n - 2 {
+            let cut = |t: usize| j + (sh.n - j) * t / self.threads;
+            let (start, end) = (cut(self.thread), cut(self.thread + 1));
+            let mut steps = Sweep::new(j, sh.n, sh.b).enumerate().peekable();
+            while let Some((k, step)) = steps.next() {
+                if step.0 < start {
+                    continue;
+                }
+                if step.0 >= end {
+                    break;
+                }
+                // This sweep's earlier steps (another thread's), and the previous sweep far enough
+                // ahead.
+                sh.wait_for(j, k);
+                if j > 0 {
+                    sh.wait_for(j - 1, k + LAG);
+                }
+                let mut window = sh.lock(step.0, step.2);
+                chase_step(&mut window, sh.n, sh.b, step, k == 0, &mut work);
+                drop(window);
+                let finished = if steps.peek().is_some() {
+                    k + 1
+                } else {
+                    usize::MAX
+                };
+                sh.done[j].store(finished, Ordering::Release);
+            }
+        }
     }
 }
 
@@ -383,6 +443,218 @@ fn symmetric_times_blocks(
     }
 }
 
+/// Column segments of the band (rows `i0..=i1` of column `j`, `0 ≤ i − j ≤ 2b`), from the band itself or
+/// from the locked blocks of one step.
+trait Columns {
+    fn col(&mut self, j: usize, i0: usize, i1: usize) -> &mut [f64];
+}
+
+impl Columns for Band {
+    #[inline(always)]
+    fn col(&mut self, j: usize, i0: usize, i1: usize) -> &mut [f64] {
+        let base = j * self.ld;
+        &mut self.data[base + i0 - j..=base + i1 - j]
+    }
+}
+
+/// Steps a sweep waits behind the previous one (see [`Band::chase_to_tridiagonal`]).
+const LAG: usize = 3;
+
+/// The band split into blocks of `2^shift ≥ b` columns, each behind a lock, and each sweep's count of
+/// finished steps (`usize::MAX` once finished), for the pipelined chase.
+struct SharedBand {
+    n: usize,
+    b: usize,
+    ld: usize,
+    shift: u32,
+    blocks: Vec<Mutex<Vec<f64>>>,
+    done: Vec<AtomicUsize>,
+}
+
+impl SharedBand {
+    /// Waits until sweep `j` has finished `steps` steps (or all of them).
+    #[inline(always)]
+    fn wait_for(&self, j: usize, steps: usize) {
+        let mut spins = 0u32;
+        while self.done[j].load(Ordering::Acquire) < steps {
+            if spins < 1 << 12 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// The blocks holding columns `c..=r1` (at most three: `r1 − c < 2b`), locked.
+    #[inline(always)]
+    fn lock(&self, c: usize, r1: usize) -> Window<'_> {
+        let first = c >> self.shift;
+        let last = r1 >> self.shift;
+        let guard = |i: usize| {
+            (i <= last).then(|| {
+                self.blocks[i]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            })
+        };
+        Window {
+            first,
+            shift: self.shift,
+            ld: self.ld,
+            guards: [guard(first), guard(first + 1), guard(first + 2)],
+        }
+    }
+}
+
+/// The locked blocks of one step of the pipelined chase.
+struct Window<'a> {
+    first: usize,
+    shift: u32,
+    ld: usize,
+    guards: [Option<MutexGuard<'a, Vec<f64>>>; 3],
+}
+
+impl Columns for Window<'_> {
+    #[inline(always)]
+    fn col(&mut self, j: usize, i0: usize, i1: usize) -> &mut [f64] {
+        let block = self.guards[(j >> self.shift) - self.first]
+            .as_deref_mut()
+            .expect("the step locked every block it touches");
+        let base = (j & ((1 << self.shift) - 1)) * self.ld;
+        &mut block[base + i0 - j..=base + i1 - j]
+    }
+}
+
+/// The steps `(c, r0, r1)` of sweep `j`: step 0 annihilates column `j` below the subdiagonal (rows
+/// `j + 1..=j + b`), step `k ≥ 1` the first column of the bulge that step `k − 1` created in rows
+/// `r0..=r1`.
+struct Sweep {
+    c: usize,
+    r0: usize,
+    r1: usize,
+    n: usize,
+    b: usize,
+}
+
+impl Sweep {
+    fn new(j: usize, n: usize, b: usize) -> Self {
+        Sweep {
+            c: j,
+            r0: j + 1,
+            r1: (j + b).min(n - 1),
+            n,
+            b,
+        }
+    }
+}
+
+impl Iterator for Sweep {
+    type Item = (usize, usize, usize);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.r1 <= self.r0 {
+            return None;
+        }
+        let step = (self.c, self.r0, self.r1);
+        self.c = self.r0;
+        self.r0 = self.r1 + 1;
+        self.r1 = (self.r1 + self.b).min(self.n - 1);
+        Some(step)
+    }
+}
+
+/// A step's scratch vectors (the first `b ≤ BAND` entries used), on the stack.
+struct StepWork {
+    v: [f64; BAND],
+    p: [f64; BAND],
+    q: [f64; BAND],
+}
+
+impl StepWork {
+    fn new(b: usize) -> Self {
+        assert!(b <= BAND, "half-bandwidth {b} above BAND");
+        StepWork {
+            v: [0.0; BAND],
+            p: [0.0; BAND],
+            q: [0.0; BAND],
+        }
+    }
+}
+
+/// One step `(c, r0, r1)` of a sweep: the reflector that annihilates rows `r0 + 1..=r1` of column `c`,
+/// applied from the left to the rest of the bulge's columns (not on a sweep's first step, which has no
+/// bulge), from both sides to the diagonal block `r0..=r1`, and from the right to the block below it,
+/// where it creates the next bulge.
+#[inline(always)]
+fn chase_step(
+    cols: &mut impl Columns,
+    n: usize,
+    b: usize,
+    (c, r0, r1): (usize, usize, usize),
+    first_step: bool,
+    work: &mut StepWork,
+) {
+    let len = r1 - r0 + 1;
+    let x = cols.col(c, r0, r1);
+    let tau = make_reflector(x);
+    work.v[0] = 1.0;
+    work.v[1..len].copy_from_slice(&x[1..]);
+    x[1..].fill(0.0);
+    if tau == 0.0 {
+        return;
+    }
+    let v = &work.v[..len];
+    if !first_step {
+        for col in c + 1..r0 {
+            let s = cols.col(col, r0, r1);
+            let d = dot(s, v);
+            axpy(-tau * d, v, s);
+        }
+    }
+    two_sided(cols, r0, v, tau, &mut work.p[..len]);
+    // The block below, from the right: C ← C − τ (C v) vᵀ.
+    let (s0, s1) = (r1 + 1, (r1 + b).min(n - 1));
+    if s0 <= s1 {
+        let q = &mut work.q[..s1 - s0 + 1];
+        q.fill(0.0);
+        for (t, &vt) in v.iter().enumerate() {
+            axpy(vt, cols.col(r0 + t, s0, s1), q);
+        }
+        for (t, &vt) in v.iter().enumerate() {
+            axpy(-tau * vt, q, cols.col(r0 + t, s0, s1));
+        }
+    }
+}
+
+/// `S ← H S H` for the diagonal block `S` at rows/columns `r0..r0 + v.len()`, `H = I − τ v vᵀ`.
+#[inline(always)]
+fn two_sided(cols: &mut impl Columns, r0: usize, v: &[f64], tau: f64, p: &mut [f64]) {
+    let len = v.len();
+    p.fill(0.0);
+    // p = τ S v from the lower triangle: column qc adds S[qc.., qc]·v[qc] to p[qc..] and its dot
+    // with v[qc + 1..] to p[qc].
+    for qc in 0..len {
+        let col = cols.col(r0 + qc, r0 + qc, r0 + len - 1);
+        let below = dot(&col[1..], &v[qc + 1..]);
+        axpy(v[qc], col, &mut p[qc..]);
+        p[qc] += below;
+    }
+    p.iter_mut().for_each(|e| *e *= tau);
+    let alpha = -0.5 * tau * dot(p, v);
+    axpy(alpha, v, p);
+    // S −= v wᵀ + w vᵀ (w = p now), lower triangle.
+    for qc in 0..len {
+        let (vq, wq) = (v[qc], p[qc]);
+        let col = cols.col(r0 + qc, r0 + qc, r0 + len - 1);
+        col.iter_mut()
+            .zip(&v[qc..])
+            .zip(&p[qc..])
+            .for_each(|((s, vi), wi)| *s -= vi * wq + wi * vq);
+    }
+}
+
 /// The lower half of a symmetric band matrix with room for the bulges: element `(i, j)`,
 /// `0 ≤ i − j ≤ 2b`, at `data[j·(2b + 1) + i − j]`, so every column segment is contiguous.
 struct Band {
@@ -406,91 +678,58 @@ impl Band {
         Band { n, b, ld, data }
     }
 
-    /// Rows `i0..=i1` of column `j`.
-    #[inline(always)]
-    fn col(&mut self, j: usize, i0: usize, i1: usize) -> &mut [f64] {
-        let base = j * self.ld;
-        &mut self.data[base + i0 - j..=base + i1 - j]
-    }
-
-    /// Stage 2: bulge chasing down to tridiagonal form (orthogonal similarities only).
-    #[inline(always)]
-    fn chase_to_tridiagonal(&mut self) {
-        let (n, b) = (self.n, self.b);
-        if b < 2 {
+    /// Stage 2: bulge chasing down to tridiagonal form (orthogonal similarities only), on `threads`
+    /// threads. Step `k` of a sweep touches columns `[c, r₁]`, which meet those of the previous sweep's
+    /// steps up to `k + 2` only: it starts once that sweep has finished `k + 3` steps ([`LAG`]) and then
+    /// runs beside it. Each sweep is cut into `threads` equal runs of steps, one per thread, so a sweep's
+    /// data moves between cores once per cut, not once per step: thread `t` works on the `t`-th run of
+    /// sweep `j` while thread `t − 1` works on that of sweep `j + 1`. (Cuts fixed in the matrix would
+    /// leave one thread idle while the other finishes its longer runs.) Every entry sees the same
+    /// operations in the same order as on one thread: the result does not depend on the thread count.
+    fn chase_to_tridiagonal(&mut self, threads: usize) {
+        let (n, b, ld) = (self.n, self.b, self.ld);
+        if b < 2 || n < 3 {
             return;
         }
-        let mut v = vec![0.0; b];
-        let mut p = vec![0.0; b];
-        let mut q = vec![0.0; b];
-        for j in 0..n.saturating_sub(2) {
-            // Step 0 annihilates column j below the subdiagonal; step k ≥ 1 the first column of the bulge
-            // that step k − 1 created in rows r0..=r1.
-            let (mut c, mut r0, mut r1) = (j, j + 1, (j + b).min(n - 1));
-            let mut first_step = true;
-            while r1 > r0 {
-                let len = r1 - r0 + 1;
-                let x = self.col(c, r0, r1);
-                let tau = make_reflector(x);
-                v[0] = 1.0;
-                v[1..len].copy_from_slice(&x[1..]);
-                x[1..].iter_mut().for_each(|e| *e = 0.0);
-                let v = &v[..len];
-                if tau != 0.0 {
-                    // The rest of the bulge's columns, from the left.
-                    if !first_step {
-                        for col in c + 1..r0 {
-                            let s = self.col(col, r0, r1);
-                            let d = dot(s, v);
-                            axpy(-tau * d, v, s);
-                        }
-                    }
-                    self.two_sided(r0, v, tau, &mut p[..len]);
-                    // The block below, from the right: C ← C − τ (C v) vᵀ.
-                    let (s0, s1) = (r1 + 1, (r1 + b).min(n - 1));
-                    if s0 <= s1 {
-                        let q = &mut q[..s1 - s0 + 1];
-                        q.fill(0.0);
-                        for (t, &vt) in v.iter().enumerate() {
-                            axpy(vt, self.col(r0 + t, s0, s1), q);
-                        }
-                        for (t, &vt) in v.iter().enumerate() {
-                            axpy(-tau * vt, q, self.col(r0 + t, s0, s1));
-                        }
-                    }
-                }
-                first_step = false;
-                c = r0;
-                r0 = r1 + 1;
-                r1 = (r1 + b).min(n - 1);
+        // Below a few sweeps per thread the waiting would cost more than it saves.
+        let threads = threads.clamp(1, (n / (4 * b)).max(1));
+        if threads == 1 {
+            pulp::Arch::new().dispatch(Chase(self));
+            return;
+        }
+        let shift = b.next_power_of_two().trailing_zeros();
+        let block_len = (1usize << shift) * ld;
+        let shared = SharedBand {
+            n,
+            b,
+            ld,
+            shift,
+            blocks: self
+                .data
+                .chunks(block_len)
+                .map(|c| Mutex::new(c.to_vec()))
+                .collect(),
+            done: (0..n - 2).map(|_| AtomicUsize::new(0)).collect(),
+        };
+        std::thread::scope(|scope| {
+            for thread in 1..threads {
+                let shared = &shared;
+                scope.spawn(move || {
+                    pulp::Arch::new().dispatch(ChaseShare {
+                        shared,
+                        thread,
+                        threads,
+                    })
+                });
             }
-        }
-    }
-
-    /// `S ← H S H` for the diagonal block `S` at rows/columns `r0..r0 + v.len()`, `H = I − τ v vᵀ`.
-    #[inline(always)]
-    fn two_sided(&mut self, r0: usize, v: &[f64], tau: f64, p: &mut [f64]) {
-        let len = v.len();
-        p.fill(0.0);
-        // p = τ S v from the lower triangle: column qc adds S[qc.., qc]·v[qc] to p[qc..] and its dot
-        // with v[qc + 1..] to p[qc].
-        for qc in 0..len {
-            let col = self.col(r0 + qc, r0 + qc, r0 + len - 1);
-            let below = dot(&col[1..], &v[qc + 1..]);
-            axpy(v[qc], col, &mut p[qc..]);
-            p[qc] += below;
-        }
-        p.iter_mut().for_each(|e| *e *= tau);
-        let alpha = -0.5 * tau * dot(p, v);
-        axpy(alpha, v, p);
-        // S −= v wᵀ + w vᵀ (w = p now), lower triangle.
-        for qc in 0..len {
-            let (vq, wq) = (v[qc], p[qc]);
-            let col = self.col(r0 + qc, r0 + qc, r0 + len - 1);
-            col.iter_mut()
-                .zip(&v[qc..])
-                .zip(&p[qc..])
-                .for_each(|((s, vi), wi)| *s -= vi * wq + wi * vq);
+            pulp::Arch::new().dispatch(ChaseShare {
+                shared: &shared,
+                thread: 0,
+                threads,
+            });
+        });
+        for (chunk, block) in self.data.chunks_mut(block_len).zip(shared.blocks) {
+            chunk.copy_from_slice(&block.into_inner().unwrap_or_else(PoisonError::into_inner));
         }
     }
 
@@ -789,6 +1028,25 @@ mod tests {
     }
 
     #[test]
+    fn the_pipelined_chase_gives_the_one_thread_result_bit_for_bit() {
+        let mut next = lcg(5);
+        let (n, b) = (203, 8);
+        let x = Mat::<f64>::from_fn(n, n, |_, _| next());
+        let mut a = &x + x.transpose();
+        reduce_to_band(a.as_mut(), b, Par::Seq);
+        let chased = |threads: usize| {
+            let mut band = Band::from_lower(a.as_ref(), b);
+            band.chase_to_tridiagonal(threads);
+            band.data
+        };
+        let one = chased(1);
+        // 2, 3 and 6 threads (6 = n / 4b, the most this size allows); 64 is clamped to 6.
+        for threads in [2, 3, 6, 64] {
+            assert!(chased(threads) == one, "{threads} threads differ from one");
+        }
+    }
+
+    #[test]
     fn stage_two_leaves_a_tridiagonal_matrix() {
         let mut next = lcg(3);
         let n = 90;
@@ -801,7 +1059,7 @@ mod tests {
             }
         }
         let mut band = Band::from_lower(a.as_ref(), 8);
-        band.chase_to_tridiagonal();
+        band.chase_to_tridiagonal(1);
         let worst = (0..n)
             .flat_map(|j| (2..band.ld).map(move |o| (j, o)))
             .map(|(j, o)| band.data[j * band.ld + o].abs())
