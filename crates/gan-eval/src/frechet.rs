@@ -38,7 +38,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::util::{check_finite, check_rows, faer_ref, from_faer, to_faer};
+use crate::util::{check_finite, check_rows, faer_ref, to_faer};
 use crate::{GanEvalError, Result};
 
 /// Mean and covariance of a feature set, with the centred features kept when `n ≤ d`.
@@ -112,7 +112,7 @@ pub struct FrechetAccumulator {
     d: usize,
     n: usize,
     mean: Vec<f64>,
-    /// Σ (x − μ)(x − μ)ᵀ, d × d, row-major.
+    /// Σ (x − μ)(x − μ)ᵀ, d × d: the lower triangle (the strict upper triangle is not kept up to date).
     m2: Mat<f64>,
     /// All rows seen so far while n ≤ d (row-major); dropped once n exceeds d.
     rows: Option<Vec<f64>>,
@@ -150,10 +150,12 @@ impl FrechetAccumulator {
             return Ok(());
         }
         let mean_b = batch.mean_axis(Axis(0)).expect("non-empty batch");
-        let centred = &batch - &mean_b.view().insert_axis(Axis(0));
-        let c = to_faer(centred.view());
-        // CᵀC as a symmetric rank-k update: the lower triangle only (half the flops of a full product),
-        // then mirrored.
+        let c = centred_columns(
+            batch,
+            mean_b.as_slice().expect("a fresh mean is contiguous"),
+        );
+        // CᵀC as a symmetric rank-k update: the lower triangle only (half the flops of a full product);
+        // `m2` keeps only that triangle until `finish`.
         let mut m2_b = Mat::<f64>::zeros(self.d, self.d);
         tri_matmul(
             m2_b.as_mut(),
@@ -166,11 +168,6 @@ impl FrechetAccumulator {
             1.0,
             faer::get_global_parallelism(),
         );
-        for j in 0..self.d {
-            for i in j + 1..self.d {
-                m2_b[(j, i)] = m2_b[(i, j)];
-            }
-        }
         let other = FrechetAccumulator {
             d: self.d,
             n: nb,
@@ -206,7 +203,7 @@ impl FrechetAccumulator {
         let delta: Vec<f64> = (0..self.d).map(|i| other.mean[i] - self.mean[i]).collect();
         let w = na * nb / n;
         for j in 0..self.d {
-            for i in 0..self.d {
+            for i in j..self.d {
                 self.m2[(i, j)] += other.m2[(i, j)] + w * delta[i] * delta[j];
             }
         }
@@ -235,16 +232,14 @@ impl FrechetAccumulator {
         }
         let (n, d) = (self.n, self.d);
         let scale = 1.0 / (n as f64 - 1.0);
-        let mut cov = from_faer(self.m2.as_ref());
-        // Exact symmetry (the Chan update and GEMM are symmetric up to round-off only).
-        for i in 0..d {
-            for j in 0..i {
-                let v = 0.5 * (cov[[i, j]] + cov[[j, i]]) * scale;
-                cov[[i, j]] = v;
-                cov[[j, i]] = v;
-            }
-            cov[[i, i]] *= scale;
+        let mut m2 = self.m2;
+        mirror_lower(m2.as_mut());
+        // Symmetric and column-major: its columns, laid end to end, are the rows of a row-major copy.
+        let mut values = Vec::with_capacity(d * d);
+        for j in 0..d {
+            values.extend(m2.col_as_slice(j).iter().map(|v| v * scale));
         }
+        let cov = Array2::from_shape_vec((d, d), values).expect("d² values");
         let mean = Array1::from(self.mean);
         let factor = match self.rows {
             Some(rows) if n <= d => {
@@ -430,6 +425,42 @@ fn trace_sqrt_product(a: &FrechetStats, b: &FrechetStats, route: FidRoute) -> Re
                 sum_sqrt_eigenvalues_of_lower(m, "eigenvalues of Lᵀ Σ_b L")
             }
         },
+    }
+}
+
+/// `batch − mean` (rows) as a column-major faer matrix, in one blocked pass. faer's product `CᵀC` runs
+/// ≈ 1.3× faster with `C` column-major than on a view of row-major rows (d = 2,048, n = 5,000), and this
+/// pass replaces both the centred copy and its transposition.
+fn centred_columns(batch: ArrayView2<'_, f64>, mean: &[f64]) -> Mat<f64> {
+    const BLOCK: usize = 64;
+    let (n, d) = batch.dim();
+    let mut c = Mat::<f64>::zeros(n, d);
+    for i0 in (0..n).step_by(BLOCK) {
+        let rows = batch.slice(ndarray::s![i0..(i0 + BLOCK).min(n), ..]);
+        for (j, &mu) in mean.iter().enumerate() {
+            let col = &mut c.col_as_slice_mut(j)[i0..i0 + rows.nrows()];
+            for (out, x) in col.iter_mut().zip(rows.column(j)) {
+                *out = x - mu;
+            }
+        }
+    }
+    c
+}
+
+/// Copies the strict lower triangle of `m` onto its upper triangle, in 64 × 64 blocks so that the strided
+/// side of the transpose stays in cache (an element-by-element mirror of a 2,048² matrix misses on every
+/// write).
+fn mirror_lower(mut m: MatMut<'_, f64>) {
+    const BLOCK: usize = 64;
+    let n = m.nrows();
+    for j0 in (0..n).step_by(BLOCK) {
+        for i0 in (j0..n).step_by(BLOCK) {
+            for j in j0..(j0 + BLOCK).min(n) {
+                for i in i0.max(j + 1)..(i0 + BLOCK).min(n) {
+                    m[(j, i)] = m[(i, j)];
+                }
+            }
+        }
     }
 }
 
@@ -663,6 +694,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn covariance_across_mirror_and_centring_blocks_is_exact_and_symmetric() {
+        // d and n across the 64-wide blocks of `mirror_lower` and `centred_columns`, in uneven batches.
+        let (n, d) = (203, 150);
+        let x = filled(n, d, 11);
+        let rows = Array2::from_shape_fn((n, d), |(i, j)| x[(i, j)] * (1.0 + j as f64) + 3.0);
+        let mut acc = FrechetAccumulator::new(d);
+        for (start, end) in [(0, 70), (70, 71), (71, 203)] {
+            acc.update(rows.slice(ndarray::s![start..end, ..])).unwrap();
+        }
+        let stats = acc.finish().unwrap();
+        assert!(stats.cov == stats.cov.t(), "not exactly symmetric");
+        let mu = rows.mean_axis(Axis(0)).unwrap();
+        let c = &rows - &mu.view().insert_axis(Axis(0));
+        let want = c.t().dot(&c) / (n as f64 - 1.0);
+        let scale = want.diag().iter().fold(0.0f64, |m, v| m.max(*v));
+        let err = (&stats.cov - &want)
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(err <= 1e-12 * scale, "covariance off by {err:e}");
     }
 
     #[test]

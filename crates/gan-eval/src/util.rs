@@ -1,7 +1,7 @@
 //! Validation, seeding and faer interop shared by the metrics.
 
 use faer::{Mat, MatRef};
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 
 use crate::{GanEvalError, Result};
 
@@ -100,9 +100,4 @@ pub(crate) fn faer_ref<'a>(
             owned.as_ref()
         }
     }
-}
-
-/// An ndarray copy of a faer matrix.
-pub(crate) fn from_faer(m: MatRef<'_, f64>) -> Array2<f64> {
-    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
 }

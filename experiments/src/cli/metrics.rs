@@ -258,8 +258,10 @@ impl FidInput {
 
 /// `mathnn fid`.
 pub fn run_fid(args: FidArgs) -> Result<()> {
-    let a = FidInput::read(&args.a)?;
-    let b = FidInput::read(&args.b)?;
+    // The two sides are read, and their statistics computed, side by side: reading and centring are
+    // single-threaded, and the covariance products share the pool.
+    let (a, b) = rayon::join(|| FidInput::read(&args.a), || FidInput::read(&args.b));
+    let (a, b) = (a?, b?);
     if a.dim() != b.dim() {
         bail!(
             "{} has dimension {}, {} has {}: FID compares sets of the same features",
@@ -275,7 +277,10 @@ pub fn run_fid(args: FidArgs) -> Result<()> {
         (FidInput::Features(x), FidInput::Features(y)) if x.nrows() <= d && y.nrows() <= d => {
             fid_from_features(x.view(), y.view())?
         }
-        (a, b) => fid_with_route(&a.into_stats(&args.a)?, &b.into_stats(&args.b)?, args.route)?,
+        (a, b) => {
+            let (a, b) = rayon::join(|| a.into_stats(&args.a), || b.into_stats(&args.b));
+            fid_with_route(&a?, &b?, args.route)?
+        }
     };
     if args.json {
         print_json(&json!({ "fid": v }))
