@@ -7,8 +7,9 @@ use crate::{GanEvalError, Result};
 
 /// Errors unless every entry of `x` is finite; the error names `name` and the first bad entry.
 pub(crate) fn check_finite(x: ArrayView2<'_, f64>, name: &str) -> Result<()> {
-    // Fast pass in memory order: a branch-free `&` over each chunk vectorises (≈ 1 ms for a 2,048² covariance
-    // where the indexed walk below takes ≈ 15 ms); the walk then runs only to name the first bad entry.
+    // Fast pass in memory order: a branch-free `&` over each chunk vectorises, where the indexed walk below
+    // cost ≈ 0.02 s of a d = 2,048 FID (two covariances); the walk now runs only to name the first bad
+    // entry.
     let all_finite = match x.as_slice_memory_order() {
         Some(s) => s
             .chunks(4096)
