@@ -52,10 +52,7 @@ pub(crate) fn symmetric_eigenvalues(mut a: MatMut<'_, f64>, par: Par) -> Result<
     let b = BAND.min(n - 1).max(1);
     reduce_to_band(a.rb_mut(), b, par);
     let mut band = Band::from_lower(a.rb(), b);
-    band.chase_to_tridiagonal(match par {
-        Par::Seq => 1,
-        Par::Rayon(threads) => threads.get(),
-    });
+    band.chase_to_tridiagonal(par.degree());
     let (mut d, mut e) = band.tridiagonal();
     tridiagonal_eigenvalues(&mut d, &mut e)?;
     Ok(d)
@@ -386,10 +383,7 @@ fn update_trailing(mut a: MatMut<'_, f64>, work: &mut PanelWork, m: usize, r: us
 fn symmetric_times(mut x: MatMut<'_, f64>, a: MatRef<'_, f64>, y: MatRef<'_, f64>, par: Par) {
     let m = a.nrows();
     let blocks: Vec<usize> = (0..m).step_by(SYMM_BLOCK).collect();
-    let threads = match par {
-        Par::Seq => 1,
-        Par::Rayon(n) => n.get(),
-    };
+    let threads = par.degree();
     if threads < 2 || blocks.len() < 2 {
         symmetric_times_blocks(x, a, y, blocks.into_iter());
         return;

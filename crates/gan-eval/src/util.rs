@@ -5,18 +5,29 @@ use ndarray::ArrayView2;
 
 use crate::{GanEvalError, Result};
 
+/// True when every value is finite (vectorisable: `x · 0` is 0 for finite x, NaN otherwise).
+pub(crate) fn all_finite(x: &[f64]) -> bool {
+    let mut acc = [0.0f64; 8];
+    let c = x.chunks_exact(8);
+    let r = c.remainder();
+    for v in c {
+        for i in 0..8 {
+            let x = v[i];
+            acc[i] += x * 0.0; // 0 for finite x, NaN for ±∞ and NaN
+        }
+    }
+    acc.iter().chain(r).all(|v| v.is_finite())
+}
+
 /// Errors unless every entry of `x` is finite; the error names `name` and the first bad entry.
 pub(crate) fn check_finite(x: ArrayView2<'_, f64>, name: &str) -> Result<()> {
-    // Fast pass in memory order: a branch-free `&` over each chunk vectorises, where the indexed walk below
-    // cost ≈ 0.02 s of a d = 2,048 FID (two covariances); the walk now runs only to name the first bad
-    // entry.
-    let all_finite = match x.as_slice_memory_order() {
-        Some(s) => s
-            .chunks(4096)
-            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())),
+    // Fast pass in memory order (vectorised), where the indexed walk below cost ≈ 0.02 s of a d = 2,048
+    // FID (two covariances); the walk now runs only to name the first bad entry.
+    let finite = match x.as_slice_memory_order() {
+        Some(s) => all_finite(s),
         None => x.iter().all(|v| v.is_finite()),
     };
-    if all_finite {
+    if finite {
         return Ok(());
     }
     for ((row, col), &value) in x.indexed_iter() {

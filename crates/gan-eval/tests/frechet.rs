@@ -255,7 +255,7 @@ fn cholesky_route_matches_the_eigen_route_and_falls_back_when_singular() {
 
 #[test]
 fn wide_statistics_agree_across_routes_and_memory_layouts() {
-    // d = 150: several panels of the two-stage eigensolver (band 32) on both routes.
+    // d = 150: several panels of the two-stage eigensolver's first stage on both routes.
     let a = FrechetStats::from_features(gaussianish("wide-a", 600, 150).view()).unwrap();
     let b = FrechetStats::from_features((gaussianish("wide-b", 500, 150) * 1.3).view()).unwrap();
     let e = fid_with_route(&a, &b, FidRoute::EigenSqrt).unwrap();

@@ -33,6 +33,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use super::GEMM_MIN_DIM;
+use crate::util::all_finite;
 use crate::{GanEvalError, Result};
 
 /// Witnesses per GEMM block of the screened route (the f32 block is `BLOCK · D` values).
@@ -296,20 +297,6 @@ mod avx {
         }
         reduce(acc0, acc1) + rem
     }
-}
-
-/// True when every value is finite (vectorisable: `v − v` is 0 for finite v, NaN otherwise).
-pub(super) fn all_finite(x: &[f64]) -> bool {
-    let mut acc = [0.0f64; 8];
-    let c = x.chunks_exact(8);
-    let r = c.remainder();
-    for v in c {
-        for i in 0..8 {
-            let x = v[i];
-            acc[i] += x * 0.0; // 0 for finite x, NaN for ±∞ and NaN
-        }
-    }
-    acc.iter().chain(r).all(|v| v.is_finite())
 }
 
 /// Whether the AVX2 + FMA builds of the hot loops can run on this CPU.
